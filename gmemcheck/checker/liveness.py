@@ -1,0 +1,284 @@
+"""Liveness and recoverability on an explored state graph.
+
+``P leads-to Q`` under weak fairness of a set F of actions is violated exactly when,
+from a reachable state satisfying ``P and not Q``, the system can run forever through
+``not Q`` states while treating every action of F fairly. In the finite graph that is
+a strongly connected component C of the ``not Q`` region, reachable from such a state,
+that either
+
+* has an internal edge (a real cycle) and, for every fair action ``a``, either an
+  ``a``-edge inside C or a state of C where ``a`` is disabled (a cycle through all of C
+  then takes ``a`` infinitely often or finds it not continuously enabled); or
+* is a single state with no enabled step at all that the model does not call terminal
+  (the behaviour stutters there forever: a deadlock also breaks an eventuality).
+
+States the model calls terminal (the host oopsed) end a behaviour without a liveness
+obligation; their cause is the business of safety properties.
+
+The violation is reported as a lasso: a shortest stem from an initial state through a
+``P`` state into C, then a cycle inside C that visits every fairness witness.
+
+``AG EF Q`` (recoverable) is violated by any reachable state from which no ``Q`` state
+is reachable; the shortest path to one is the counterexample.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import networkx as nx
+
+from .core import Kind, Property, Result, State, Trace, Verdict
+from .explicit import Exploration
+
+
+def _fair_labels(exp: Exploration, names: tuple[str, ...]) -> list[int]:
+    """Label ids under weak fairness: every argument tuple of every named action is a
+    separate weakly fair step (each held reference is eventually dropped, not merely
+    some reference)."""
+    idx = {a.name: i for i, a in enumerate(exp.model.actions)}
+    missing = [n for n in names if n not in idx]
+    if missing:
+        raise ValueError(f"fairness names unknown actions: {', '.join(missing)}")
+    wanted = {idx[n] for n in names}
+    return [lid for lid, (ai, _) in enumerate(exp.labels) if ai in wanted]
+
+
+def check_leads_to(exp: Exploration, prop: Property, engine: str = "bfs") -> Verdict:
+    """Judge a liveness property on the explored graph (see the module docstring)."""
+    assert prop.kind is Kind.LIVENESS and prop.predicate is not None
+    q: Callable[[State], bool] = prop.predicate
+    p = prop.trigger
+    adj = exp.successors()
+    n = len(exp.states)
+    expanded = exp.expanded
+    states = exp.states
+    fair = _fair_labels(exp, prop.fairness)
+
+    not_q = [not q(s) for s in states]
+    if p is None:
+        sources = [i for i in exp.initial if not_q[i]]
+    else:
+        sources = [i for i in range(n) if not_q[i] and p(states[i])]
+
+    # The not-Q region reachable from the sources through not-Q states; only expanded
+    # states can be judged (a capped search leaves the frontier unknown).
+    region: set[int] = set()
+    dq = deque(i for i in sources if i < expanded)
+    region.update(dq)
+    while dq:
+        u = dq.popleft()
+        for v, _ in adj[u]:
+            if not_q[v] and v not in region and v < expanded:
+                region.add(v)
+                dq.append(v)
+
+    g = nx.DiGraph()
+    g.add_nodes_from(region)
+    for u in region:
+        for v, _ in adj[u]:
+            if v in region:
+                g.add_edge(u, v)
+
+    fair_sccs: list[set[int]] = []
+    for comp in nx.strongly_connected_components(g):
+        if _is_fair(comp, adj, fair, exp):
+            fair_sccs.append(comp)
+
+    bound = "exhaustive" if exp.complete else (exp.cap or "partial")
+    stats = {"states": n, "region": len(region), "fair_sccs": len(fair_sccs)}
+    if not fair_sccs:
+        result = Result.HOLDS if exp.complete else Result.HOLDS_BOUNDED
+        return Verdict(prop.name, prop.kind, result, engine, bound, stats=stats,
+                       reason="" if exp.complete else f"graph explored up to {bound}")
+    target: dict[int, int] = {}
+    for ci, comp in enumerate(fair_sccs):
+        for sid in comp:
+            target[sid] = ci
+    trace = _lasso(exp, adj, sources, region, target, fair_sccs, fair)
+    return Verdict(prop.name, prop.kind, Result.VIOLATED, engine, bound, trace=trace, stats=stats)
+
+
+def _enabled(u: int, adj: list[list[tuple[int, int]]]) -> set[int]:
+    return {lid for _, lid in adj[u]}
+
+
+def _is_fair(comp: set[int], adj: list[list[tuple[int, int]]], fair: list[int],
+             exp: Exploration) -> bool:
+    if len(comp) == 1:
+        (u,) = comp
+        if not adj[u]:
+            # No enabled step: stutters forever unless the model calls it terminal.
+            return u not in exp.terminal
+        if not any(v == u for v, _ in adj[u]):
+            return False
+    inside = {lid for u in comp for v, lid in adj[u] if v in comp}
+    for f in fair:
+        if f in inside:
+            continue
+        if not any(f not in _enabled(u, adj) for u in comp):
+            return False
+    return True
+
+
+def _lasso(exp: Exploration, adj: list[list[tuple[int, int]]], sources: list[int],
+           region: set[int], target: dict[int, int], sccs: list[set[int]],
+           fair: list[int]) -> Trace:
+    """Shortest stem (initial state -> a source -> inside the region -> a fair SCC)
+    followed by a cycle through that SCC visiting one witness per fair action."""
+    source_set = set(sources)
+    # BFS over (state, phase): phase 0 roams the whole graph until it reaches a source,
+    # phase 1 stays inside the region until it reaches a fair SCC.
+    start = [(i, 0) for i in exp.initial]
+    prev: dict[tuple[int, int], tuple[tuple[int, int], int] | None] = {}
+    dq: deque[tuple[int, int]] = deque()
+    for node in start:
+        prev[node] = None
+        dq.append(node)
+        if node[0] in source_set and (node[0], 1) not in prev:
+            prev[(node[0], 1)] = (node, -1)
+            dq.append((node[0], 1))
+    goal: tuple[int, int] | None = None
+    while dq:
+        node = dq.popleft()
+        u, phase = node
+        if phase == 1 and u in target:
+            goal = node
+            break
+        for v, lid in adj[u]:
+            if phase == 0:
+                nxt = (v, 0)
+                if nxt not in prev:
+                    prev[nxt] = (node, lid)
+                    dq.append(nxt)
+                if v in source_set and (v, 1) not in prev:
+                    prev[(v, 1)] = (nxt, -1)
+                    dq.append((v, 1))
+            elif v in region and (v, 1) not in prev:
+                prev[(v, 1)] = (node, lid)
+                dq.append((v, 1))
+    assert goal is not None, "a fair SCC was found but no stem reaches it"
+    stem: list[tuple[int, int, int]] = []  # (src, lid, dst)
+    node = goal
+    while prev[node] is not None:
+        back = prev[node]
+        assert back is not None
+        pnode, lid = back
+        if lid != -1:
+            stem.append((pnode[0], lid, node[0]))
+        node = pnode
+    stem.reverse()
+    init = node[0]
+    entry = goal[0]
+    comp = sccs[target[entry]]
+
+    steps = [exp.make_step(s, lid, d) for s, lid, d in stem]
+    loop_index = len(steps)
+    if not adj[entry]:
+        return Trace(exp.states[init], tuple(steps), loop=loop_index, stutter=True)
+
+    # Witnesses: for each fair label, a state of the SCC where it is disabled if there
+    # is one (visiting it is enough), else an edge of it inside the SCC.
+    waypoints: list[tuple[int, int | None, int | None]] = []  # (state, lid, dst)
+    for f in fair:
+        off = next((u for u in sorted(comp) if f not in _enabled(u, adj)), None)
+        if off is not None:
+            if off not in (w[0] for w in waypoints):
+                waypoints.append((off, None, None))
+            continue
+        edge = next((u, lid, v) for u in sorted(comp) for v, lid in adj[u]
+                    if lid == f and v in comp)
+        waypoints.append(edge)
+    cycle: list[tuple[int, int, int]] = []
+    cur = entry
+    for u, lid, v in waypoints:
+        cycle += _path_in(adj, comp, cur, u)
+        cur = u
+        if lid is not None and v is not None:
+            cycle.append((u, lid, v))
+            cur = v
+    if cur != entry or not cycle:
+        if cur == entry:
+            # Need at least one step: take any edge inside the SCC and come back.
+            lid, v = next((lid, v) for v, lid in adj[entry] if v in comp)
+            cycle.append((entry, lid, v))
+            cur = v
+        cycle += _path_in(adj, comp, cur, entry)
+    steps += [exp.make_step(s, lid, d) for s, lid, d in cycle]
+    return Trace(exp.states[init], tuple(steps), loop=loop_index)
+
+
+def _path_in(adj: list[list[tuple[int, int]]], comp: set[int], a: int, b: int
+             ) -> list[tuple[int, int, int]]:
+    if a == b:
+        return []
+    prev: dict[int, tuple[int, int]] = {}
+    dq = deque([a])
+    seen = {a}
+    while dq:
+        u = dq.popleft()
+        for v, lid in adj[u]:
+            if v in comp and v not in seen:
+                seen.add(v)
+                prev[v] = (u, lid)
+                if v == b:
+                    out = []
+                    while v != a:
+                        pu, plid = prev[v]
+                        out.append((pu, plid, v))
+                        v = pu
+                    out.reverse()
+                    return out
+                dq.append(v)
+    raise AssertionError("states of one SCC are not mutually reachable")
+
+
+def check_recoverable(exp: Exploration, prop: Property, engine: str = "bfs") -> Verdict:
+    """AG EF predicate: every reachable (expanded) state can reach a predicate state."""
+    assert prop.kind is Kind.RECOVERABLE and prop.predicate is not None
+    adj = exp.successors()
+    n = len(exp.states)
+    radj: list[list[int]] = [[] for _ in range(n)]
+    for u in range(n):
+        for v, _ in adj[u]:
+            radj[v].append(u)
+    good = [False] * n
+    dq = deque(i for i in range(n) if prop.predicate(exp.states[i]))
+    for i in dq:
+        good[i] = True
+    while dq:
+        v = dq.popleft()
+        for u in radj[v]:
+            if not good[u]:
+                good[u] = True
+                dq.append(u)
+    bound = "exhaustive" if exp.complete else (exp.cap or "partial")
+    # ids are in BFS order, so the first bad id has a shortest path. A state on the
+    # frontier of a capped search may still recover through unexplored states.
+    bad = next((i for i in range(exp.expanded) if not good[i]), None)
+    if bad is None:
+        result = Result.HOLDS if exp.complete else Result.HOLDS_BOUNDED
+        return Verdict(prop.name, prop.kind, result, engine, bound, stats={"states": n})
+    if not exp.complete and not _closed_under_expansion(adj, bad, exp.expanded):
+        return Verdict(prop.name, prop.kind, Result.HOLDS_BOUNDED, engine, bound,
+                       stats={"states": n}, reason="a stuck state may recover beyond the cap")
+    trace = exp.trace_to(bad)
+    return Verdict(prop.name, prop.kind, Result.VIOLATED, engine, bound, trace=trace,
+                   stats={"states": n}, reason="no path from the last state reaches the goal")
+
+
+def _closed_under_expansion(adj: list[list[tuple[int, int]]], start: int, expanded: int) -> bool:
+    """Every state reachable from ``start`` was expanded (so its future is known)."""
+    seen = {start}
+    dq = deque([start])
+    while dq:
+        u = dq.popleft()
+        if u >= expanded:
+            return False
+        for v, _ in adj[u]:
+            if v not in seen:
+                seen.add(v)
+                dq.append(v)
+    return True
+
