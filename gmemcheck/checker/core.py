@@ -88,7 +88,7 @@ def _fmt_arg(v: Any) -> str:
     return str(v)
 
 
-class Kind(str, enum.Enum):
+class Kind(enum.StrEnum):
     SAFETY = "safety"          # predicate holds in every reachable state (and step)
     REACHABLE = "reachable"    # some reachable state satisfies the predicate
     LIVENESS = "liveness"      # trigger leads-to predicate under weak fairness
@@ -102,15 +102,16 @@ class Property:
 
     * safety: ``predicate(state)`` must hold in every reachable state; ``step(pre, label,
       post)`` (optional) must hold on every transition.
-    * reachable: some reachable state satisfies ``predicate`` (a witness makes it hold);
-      used so that an over-constrained model fails instead of passing vacuously.
+    * reachable: some reachable state satisfies ``predicate``, or some transition
+      satisfies ``step`` (a witness makes it hold); used so that an over-constrained
+      model fails instead of passing vacuously.
     * liveness: ``trigger`` leads-to ``predicate`` (``trigger`` None means "eventually
       ``predicate``" from the initial states), under weak fairness of the actions in
       ``fairness``.
     * deadlock: no reachable non-terminal state in which no non-environment action is
       enabled.
     * recoverable: from every reachable state some state satisfying ``predicate`` is
-      reachable (CTL AG EF).
+      reachable (CTL AG EF) without taking any action named in ``avoid``.
     """
 
     name: str
@@ -122,10 +123,14 @@ class Property:
     fairness: tuple[str, ...] = ()
     fairness_note: str = ""
     source: str = ""
+    avoid: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.kind in (Kind.REACHABLE, Kind.LIVENESS, Kind.RECOVERABLE) and self.predicate is None:
+        if self.kind in (Kind.LIVENESS, Kind.RECOVERABLE) and self.predicate is None:
             raise ModelError(f"property {self.name}: kind {self.kind.value} needs a predicate")
+        if self.kind is Kind.REACHABLE and self.predicate is None and self.step is None:
+            raise ModelError(f"property {self.name}: a reachable property needs a predicate "
+                             "or step")
         if self.kind is Kind.SAFETY and self.predicate is None and self.step is None:
             raise ModelError(f"property {self.name}: a safety property needs a predicate or step")
 
@@ -190,7 +195,7 @@ class Trace:
         return len(self.steps)
 
 
-class Result(str, enum.Enum):
+class Result(enum.StrEnum):
     HOLDS = "holds"
     HOLDS_BOUNDED = "holds_bounded"
     VIOLATED = "violated"

@@ -169,10 +169,15 @@ def explore(
 
     state_preds = [(p.name, p.predicate) for p in props if p.kind is Kind.SAFETY and p.predicate]
     step_preds = [(p.name, p.step) for p in props if p.kind is Kind.SAFETY and p.step]
-    reach_preds = [(p.name, p.predicate) for p in props if p.kind is Kind.REACHABLE]
+    reach_preds = [(p.name, p.predicate) for p in props
+                   if p.kind is Kind.REACHABLE and p.predicate]
+    reach_steps = [(p.name, p.step) for p in props if p.kind is Kind.REACHABLE and p.step]
     want_deadlock = [p.name for p in props if p.kind is Kind.DEADLOCK]
     hits: dict[str, Hit] = {}
-    open_count = len(state_preds) + len(step_preds) + len(reach_preds) + len(want_deadlock)
+    open_count = (len(state_preds) + len(step_preds) + len(reach_preds) + len(reach_steps)
+                  + len(want_deadlock))
+    edge_preds = [(name, pred, False) for name, pred in step_preds] + [
+        (name, pred, True) for name, pred in reach_steps]
     keep_graph = keep_graph or any(p.needs_graph for p in props)
 
     index: dict[State, int] = {}
@@ -269,9 +274,9 @@ def explore(
                 depth.append(d + 1)
                 if state_preds or reach_preds:
                     check_state(tid, t)
-            if step_preds:
-                for name, pred in step_preds:
-                    if name not in hits and not pred(s, (names[labels[lid][0]], args), t):
+            if edge_preds:
+                for name, pred, want in edge_preds:
+                    if name not in hits and pred(s, (names[labels[lid][0]], args), t) == want:
                         hits[name] = Hit(tid, (sid, lid))
                         open_count -= 1
             if keep_graph:

@@ -18,8 +18,9 @@ obligation; their cause is the business of safety properties.
 The violation is reported as a lasso: a shortest stem from an initial state through a
 ``P`` state into C, then a cycle inside C that visits every fairness witness.
 
-``AG EF Q`` (recoverable) is violated by any reachable state from which no ``Q`` state
-is reachable; the shortest path to one is the counterexample.
+``AG EF Q`` (recoverable) is violated by any reachable non-terminal state from which
+no ``Q`` state is reachable (optionally without some actions); the shortest path to
+one is the counterexample.
 """
 
 from __future__ import annotations
@@ -239,10 +240,12 @@ def check_recoverable(exp: Exploration, prop: Property, engine: str = "bfs") -> 
     assert prop.kind is Kind.RECOVERABLE and prop.predicate is not None
     adj = exp.successors()
     n = len(exp.states)
+    avoid = {i for i, a in enumerate(exp.model.actions) if a.name in prop.avoid}
     radj: list[list[int]] = [[] for _ in range(n)]
     for u in range(n):
-        for v, _ in adj[u]:
-            radj[v].append(u)
+        for v, lid in adj[u]:
+            if exp.labels[lid][0] not in avoid:
+                radj[v].append(u)
     good = [False] * n
     dq = deque(i for i in range(n) if prop.predicate(exp.states[i]))
     for i in dq:
@@ -255,8 +258,11 @@ def check_recoverable(exp: Exploration, prop: Property, engine: str = "bfs") -> 
                 dq.append(u)
     bound = "exhaustive" if exp.complete else (exp.cap or "partial")
     # ids are in BFS order, so the first bad id has a shortest path. A state on the
-    # frontier of a capped search may still recover through unexplored states.
-    bad = next((i for i in range(exp.expanded) if not good[i]), None)
+    # frontier of a capped search may still recover through unexplored states. A
+    # terminal state (the host oopsed) has no future to judge: safety properties
+    # report how it was reached.
+    bad = next((i for i in range(exp.expanded) if not good[i] and i not in exp.terminal),
+               None)
     if bad is None:
         result = Result.HOLDS if exp.complete else Result.HOLDS_BOUNDED
         return Verdict(prop.name, prop.kind, result, engine, bound, stats={"states": n})

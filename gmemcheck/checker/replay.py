@@ -76,9 +76,14 @@ def _recheck(model: Any, trace: Trace, prop: Property) -> None:
         if not bad:
             raise ReplayError(f"the replayed trace does not violate {name}")
     elif prop.kind is Kind.REACHABLE:
-        assert prop.predicate is not None
-        if not prop.predicate(states[-1]):
-            raise ReplayError(f"the replayed trace does not end in a state satisfying {name}")
+        if prop.predicate is not None:
+            ok = prop.predicate(states[-1])
+        else:
+            assert prop.step is not None and trace.steps
+            last = trace.steps[-1]
+            ok = prop.step(states[-2], (last.action, last.args), last.state)
+        if not ok:
+            raise ReplayError(f"the replayed trace does not end in a witness of {name}")
     elif prop.kind is Kind.DEADLOCK:
         last = states[-1]
         if model.terminal(last) or _enabled(model, last, progress_only=True):
@@ -87,7 +92,9 @@ def _recheck(model: Any, trace: Trace, prop: Property) -> None:
         _recheck_lasso(model, trace, prop)
     elif prop.kind is Kind.RECOVERABLE:
         assert prop.predicate is not None
-        if _can_reach(model, states[-1], prop.predicate):
+        if model.terminal(states[-1]):
+            raise ReplayError("the trace ends in a terminal state, which has no future to judge")
+        if _can_reach(model, states[-1], prop.predicate, prop.avoid):
             raise ReplayError(f"from the last state of the trace a goal state of {name} "
                               "is still reachable")
 
@@ -111,7 +118,8 @@ def _recheck_lasso(model: Any, trace: Trace, prop: Property) -> None:
         raise ReplayError(f"the goal of {prop.name} holds after its trigger on this trace")
     if trace.stutter:
         if model.terminal(states[-1]):
-            raise ReplayError("the trace ends in a terminal state, which has no liveness obligation")
+            raise ReplayError("the trace ends in a terminal state, "
+                              "which has no liveness obligation")
         return
     cycle_states = states[loop:-1]
     cycle_labels = {(st.action, st.args) for st in trace.steps[loop:]}
@@ -127,7 +135,8 @@ def _recheck_lasso(model: Any, trace: Trace, prop: Property) -> None:
                                   "always enabled, never taken")
 
 
-def _can_reach(model: Any, start: State, goal: Any, limit: int = 2_000_000) -> bool:
+def _can_reach(model: Any, start: State, goal: Any, avoid: tuple[str, ...] = (),
+               limit: int = 2_000_000) -> bool:
     seen = {start}
     dq = deque([start])
     while dq:
@@ -137,6 +146,8 @@ def _can_reach(model: Any, start: State, goal: Any, limit: int = 2_000_000) -> b
         if model.terminal(s):
             continue
         for a in model.actions:
+            if a.name in avoid:
+                continue
             for args in a.domain:
                 if a.guard(s, args):
                     t = a.apply(s, args)

@@ -56,7 +56,10 @@ def verdicts_from_exploration(exp: Exploration, props: Sequence[Property], engin
                                    stats=dict(stats)))
         elif p.kind is Kind.REACHABLE:
             if hit is not None:
-                trace = exp.trace_to(hit.state)
+                if hit.via:
+                    trace = exp.trace_to(hit.via[0], [(hit.via[0], hit.via[1], hit.state)])
+                else:
+                    trace = exp.trace_to(hit.state)
                 out.append(Verdict(p.name, p.kind, Result.HOLDS, engine,
                                    f"witness: {len(trace)} steps", trace=trace,
                                    stats=dict(stats), reason="witness found"))

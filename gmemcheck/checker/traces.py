@@ -68,7 +68,8 @@ def state_to_itf(state: State) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- writing
-def trace_to_itf(trace: Trace, actions: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
+def trace_to_itf(trace: Trace, actions: Mapping[str, Any], meta: Mapping[str, Any]
+                 ) -> dict[str, Any]:
     """The ITF document for ``trace``; ``actions`` maps action names to Action objects
     (for parameter names), ``meta`` is merged into the top-level ``#meta``."""
     steps = list(trace.steps)

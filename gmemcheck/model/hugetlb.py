@@ -1,0 +1,176 @@
+"""The HugeTLB / in-place conversion design (DOMAIN.md §2.3 HT, §2.5 HT, §2.14 HT, S-7).
+
+Source: the later guest_memfd.c with ``gmem_hugetlb_alloc_folio``,
+``__maybe_split_fresh_folio``, ``merge_truncate_range``, ``kvm_gmem_has_safe_refcount``
+and ``kvm_gmem_convert`` (DOMAIN.md §6 S7, S8). Huge folios come from a reserved pool;
+a range that is not entirely private is kept as order-0 folios; conversion splits to
+order 0 on to-shared and merges back on to-private; a punch must cover whole huge
+pages and fails with -EAGAIN while a folio holds more than its safe refcount. Shared
+pages can be mmapped by the host, and a host user may pin them with GUP.
+
+Whether SNP gets an arch hook (RMP -> shared) when a page is converted to shared in
+place was not found in the source read (§2.14 [U]); it is the axis
+``convert_arch_hook``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .kvm import stale_inflight_fault, zap
+from .mm import span_at
+from .registry import step
+from .snp import psmash, rmp_make_shared
+from .state import (
+    DATA,
+    HOST_GUP,
+    HOST_MAPPED,
+    HOST_NONE,
+    HOST_PINNED,
+    NPT_4K,
+    NPT_HUGE,
+    RMP_2M,
+    RMP_SHARED,
+)
+from .work import Work
+
+EAGAIN = -11
+
+
+@step("unmap_host", "unmap host userspace PTEs of pages [lo, hi) (unmap_mapping_pages / "
+      "unmap_folio); GUP pins stay")
+def unmap_host(k: Any, w: Work, lo: int, hi: int) -> None:
+    host = w.get("host")
+    if not any(host[i] in (HOST_MAPPED, HOST_GUP) for i in range(lo, hi)):
+        return
+    a = w.arr("host")
+    for i in range(lo, hi):
+        if a[i] == HOST_MAPPED:
+            a[i] = HOST_NONE
+        elif a[i] == HOST_GUP:
+            a[i] = HOST_PINNED
+    w.event(f"unmap_mapping_pages(index {lo}..{hi - 1})")
+
+
+def safe_refcount(k: Any, w: Work, lo: int, hi: int) -> bool:
+    """kvm_gmem_has_safe_refcount: every folio in the range holds only the page cache's
+    references and the caller's (refcount == nr_pages + 1) once host PTEs are gone."""
+    if k.axes["refcount_gating"] != "safe-refcount":
+        return True
+    from .mm import w_state
+
+    return k.extra_refs(w_state(w), lo, hi) == 0
+
+
+def merge(k: Any, w: Work, lo: int) -> None:
+    """Restructure the folios of the huge range at ``lo`` back into one huge folio
+    (kvm_gmem_restructure / merge); flags of the merged folio are the union of the
+    dirty bits and the intersection of uptodate."""
+    hi = lo + k.N
+    order = w.get("order")
+    if order[lo] == k.HUGE or any(order[i] < 0 for i in range(lo, hi)):
+        return
+    o, up, di = w.arr("order"), w.arr("uptodate"), w.arr("dirty")
+    u = all(up[i] for i in range(lo, hi))
+    d = any(di[i] for i in range(lo, hi))
+    for i in range(lo, hi):
+        o[i] = k.HUGE
+        up[i] = u
+        di[i] = d
+    w.event(f"merge folios of index {lo}..{hi - 1} into one huge folio")
+
+
+@step("merge_truncate_range", "HT merge_truncate_range(require_merge): unmap host mappings, "
+      "-EAGAIN unless every folio has a safe refcount, merge back to the huge order, then "
+      "filemap_remove_folio each whole folio (§2.5 HT)")
+def merge_truncate_range(k: Any, w: Work, lo: int, hi: int) -> None:
+    k.unmap_host(w, lo, hi)
+    if not safe_refcount(k, w, lo, hi):
+        w.event("merge_truncate_range: a folio has an unsafe refcount: -EAGAIN")
+        w.ret = EAGAIN
+        return
+    pun = w.arr("punched")
+    for i in range(lo, hi):
+        pun[i] = True
+    for r in range(lo, hi, k.N):
+        merge(k, w, r)
+    i = lo
+    while i < hi and not w.faulted:
+        span = span_at(w, i)
+        if span is None:
+            i += 1
+            continue
+        k.filemap_remove_folio(w, span[0], span[1])
+        i = span[1]
+
+
+def convert(k: Any, w: Work, gfn: int, private: bool) -> None:
+    """KVM_SET_MEMORY_ATTRIBUTES2 on the guest_memfd fd for one page (kvm_gmem_convert,
+    §2.14 HT). To shared: split private stage-2 leaves, zap the page, split its folio to
+    order 0, and (axis convert_arch_hook) make the RMP entry shared. To private: unmap
+    host mappings, -EAGAIN unless every folio of the huge range has a safe refcount,
+    zap, merge back to huge if the whole range is then private."""
+    attr = w.get("attr")
+    if bool(attr[gfn]) == private:
+        w.ret = 0
+        return
+    h = gfn - gfn % k.N
+    if private:
+        k.unmap_host(w, gfn, gfn + 1)
+        if not safe_refcount(k, w, h, h + k.N):
+            w.event(f"kvm_gmem_convert: unsafe refcount in index {h}..{h + k.N - 1}: -EAGAIN")
+            w.ret = EAGAIN
+            return
+        zap(k, w, gfn, gfn + 1, "kvm_gmem_convert")
+        w.arr("attr")[gfn] = True
+        if all(w.get("attr")[i] for i in range(h, h + k.N)):
+            merge(k, w, h)
+    else:
+        npt = w.get("npt")
+        if npt[gfn] == NPT_HUGE:
+            a = w.arr("npt")
+            for g in k.region_span(gfn):
+                a[g] = NPT_4K
+            w.event(f"kvm_gmem_split_private: huge SPTE over gfn {h}..{h + k.N - 1} split")
+        zap(k, w, gfn, gfn + 1, "kvm_gmem_convert")
+        span = span_at(w, gfn)
+        if span is not None and span[1] - span[0] > 1:
+            from .mm import split_to_order0
+
+            if split_to_order0(k, w, span[0], span[1]):
+                w.event("kvm_gmem_convert: folio split failed: -EAGAIN")
+                w.ret = EAGAIN
+                return
+        if k.snp and k.axes["convert_arch_hook"] == "rmp-shared":
+            rmp = w.get("rmp")
+            if rmp[gfn] != RMP_SHARED:
+                if rmp[gfn] == RMP_2M:
+                    psmash(k, w, gfn)
+                rmp_make_shared(k, w, gfn, False)
+        w.arr("attr")[gfn] = False
+    stale_inflight_fault(w)
+    w.ret = 0
+
+
+def host_fault(k: Any, w: Work, index: int) -> None:
+    """guest_memfd.c:kvm_gmem_fault_user_mapping: a host userspace access to a shared
+    page through mmap gets (or allocates) the folio and maps it."""
+    r = k.kvm_gmem_get_folio(w, index, True)
+    if isinstance(r, int):
+        w.ret = r
+        return
+    w.arr("host")[index] = HOST_MAPPED
+    w.ret = 0
+
+
+def host_user_write(k: Any, w: Work, index: int) -> None:
+    """Host userspace stores through its mapping of a shared page; on SNP a store to a
+    page still assigned in the RMP takes an RMP #PF (user mode, §2.15 [U])."""
+    from .snp import fault
+    from .state import USER_RMP_PF
+
+    if k.snp and w.get("rmp")[index] != RMP_SHARED:
+        fault(w, USER_RMP_PF, index, "host userspace store to an RMP-assigned page")
+        return
+    w.arr("content")[index] = DATA
+    w.event(f"host userspace writes index {index}")

@@ -1,0 +1,91 @@
+"""The kernel context of one design: sizes, axis values and the bound step functions.
+
+Every step function takes the context ``k`` first, then a :class:`Work` (or, for
+queries used by guards, the state). ``k.<step>(...)`` calls the implementation the
+design selected; see :mod:`.registry`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from .registry import AXES, BASE_STEPS, StepFn
+from .state import HOST_GUP, HOST_PINNED, OP_POPULATE, OP_PUNCH
+
+
+class Kernel:
+    def __init__(self, axes: Mapping[str, Any], bounds: Mapping[str, int]) -> None:
+        self.axes = dict(axes)
+        self.bounds = dict(bounds)
+        self.N: int = bounds["pages_per_huge"]
+        self.R: int = bounds["regions"]
+        self.P: int = self.N * self.R
+        self.HUGE: int = self.N.bit_length() - 1  # order of a huge folio
+        self.snp: bool = axes["platform"] == "snp"
+        self.tdx: bool = axes["platform"] == "tdx"
+        refs = set(axes["unexpected_refs"])
+        self.spec_refs = "speculative" in refs
+        self.tdx_pins = "tdx-pin" in refs
+        self.gup_refs = "gup" in refs
+        steps: dict[str, StepFn] = dict(BASE_STEPS)
+        self.step_origin: dict[str, str] = {s: "base" for s in steps}
+        for name, a in AXES.items():
+            if a.kind != "choice":
+                continue
+            v = a.values[axes[name]]
+            for s, fn in v.steps.items():
+                steps[s] = fn
+                self.step_origin[s] = f"{name}={v.value}"
+        self.steps = steps
+        for s, fn in steps.items():
+            setattr(self, s, functools.partial(fn, self))
+
+    def __getattr__(self, name: str) -> Any:  # for type checkers: steps are bound above
+        raise AttributeError(name)
+
+    # ------------------------------------------------------------ geometry
+    def region(self, i: int) -> int:
+        return i // self.N
+
+    def region_span(self, i: int) -> range:
+        h = i - i % self.N
+        return range(h, h + self.N)
+
+    # ------------------------------------------------------------ references
+    def extra_refs(self, s: Any, lo: int, hi: int) -> int:
+        """References to the folio on frames ``[lo, hi)`` other than the page cache's
+        and the caller's (mm/huge_memory.c:can_split_folio counts these as the
+        unexpected ones): a speculative walker (§1.1), an in-flight vCPU fault between
+        ``kvm_gmem_get_pfn`` and ``kvm_release_faultin_page``, a populate in progress,
+        TDX S-EPT pins of mapped private pages (§1.5, up to ~6.18) and GUP pins of a
+        host mapping. Plain host PTE mappings are unmapped by the split itself."""
+        n = 0
+        if lo <= s.spec < hi:
+            n += 1
+        vc = s.vcpu
+        if vc and lo <= vc[0] < hi:
+            n += 1
+        vm = s.vmm
+        if vm and vm[0] == OP_POPULATE and lo <= vm[1] < hi:
+            n += 1
+        if self.tdx_pins:
+            npt = s.npt
+            n += sum(1 for i in range(lo, hi) if npt[i])
+        if self.gup_refs:
+            host = s.host
+            n += sum(1 for i in range(lo, hi) if host[i] in (HOST_GUP, HOST_PINNED))
+        return n
+
+    # ------------------------------------------------------------ locks
+    def invalidate_lock_exclusive(self, s: Any) -> bool:
+        """``filemap_invalidate_lock`` is held for write by the VMM thread for the whole
+        of a punch and of a populate (§1.6)."""
+        return bool(s.vmm) and s.vmm[0] in (OP_PUNCH, OP_POPULATE)
+
+    def invalidation_covers(self, s: Any, gfn: int) -> bool:
+        """``mmu_invalidate_in_progress`` with ``gfn`` inside the range added by
+        ``kvm_gmem_invalidate_begin`` (kvm_host.h:mmu_invalidate_retry_gfn)."""
+        vm = s.vmm
+        return bool(vm) and vm[0] == OP_PUNCH and vm[1] <= gfn < vm[2]

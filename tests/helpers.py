@@ -1,0 +1,57 @@
+"""Driving the guest_memfd model step by step, like a selftest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gmemcheck import properties
+from gmemcheck.checker.core import Outcome
+from gmemcheck.model import apply_overrides, build, load_preset
+
+
+def model(preset: str, *sets: str) -> Any:
+    return build(apply_overrides(load_preset(preset), list(sets)))
+
+
+class Driver:
+    """Apply labelled steps from the initial state, asserting each is enabled, and keep
+    the states, outcomes and the safety properties broken so far."""
+
+    def __init__(self, m: Any) -> None:
+        self.m = m
+        self.acts = {a.name: a for a in m.actions}
+        self.s = next(iter(m.init_states()))
+        self.states = [self.s]
+        self.outcomes: list[Outcome | None] = []
+        self.labels: list[tuple[str, tuple[Any, ...]]] = []
+        self.props = {p.name: p for p in properties.for_model(m)}
+
+    def enabled(self, name: str, *args: Any) -> bool:
+        a = self.acts[name]
+        return args in a.domain and a.guard(self.s, args)
+
+    def __call__(self, name: str, *args: Any) -> Outcome | None:
+        a = self.acts[name]
+        assert args in a.domain, f"{name}{args} not in domain"
+        assert not self.m.terminal(self.s), f"{name}{args}: state is terminal"
+        assert a.guard(self.s, args), f"{name}{args} is not enabled"
+        out = a.explain(self.s, args) if a.explain else None
+        t = a.apply(self.s, args)
+        self.s = t
+        self.states.append(t)
+        self.outcomes.append(out)
+        self.labels.append((name, args))
+        return out
+
+    def broken(self) -> set[str]:
+        """Safety properties violated by some state or step of the path so far."""
+        bad = set()
+        for name, p in self.props.items():
+            if p.kind.value != "safety":
+                continue
+            if p.predicate and any(not p.predicate(s) for s in self.states):
+                bad.add(name)
+            if p.step and any(not p.step(a, lbl, b) for a, lbl, b in
+                              zip(self.states, self.labels, self.states[1:], strict=False)):
+                bad.add(name)
+        return bad

@@ -1,0 +1,211 @@
+"""The concrete syscall sequences of DOMAIN.md §5, step by step through the model.
+
+Page numbers: a huge folio here has 2 pages (pages_per_huge = 2 stands for 512), so
+DOMAIN's "4G+H" is gfn 0 and "4G+H+P" is gfn 1 of the huge range.
+"""
+
+from __future__ import annotations
+
+from helpers import Driver, model
+
+from gmemcheck.model.state import (
+    DATA,
+    NPT_4K,
+    NPT_HUGE,
+    NPT_NONE,
+    RMP_2M,
+    RMP_4K,
+    RMP_PF,
+    RMP_SHARED,
+    STALE,
+    ZERO,
+)
+
+EINVAL, EAGAIN = -22, -11
+
+
+def punch(d: Driver, offset: int, length: int, rmp_fail: bool = False) -> None:
+    d("kvm_gmem_punch_hole", offset, length)
+    d("truncate_inode_pages_range", rmp_fail, False)
+    if "kvm_gmem_mark_range_unprepared" in d.acts:
+        d("kvm_gmem_mark_range_unprepared")
+    d("kvm_gmem_invalidate_end")
+
+
+def fault(d: Driver, gfn: int, huge_ok: bool = True) -> None:
+    d("kvm_gmem_get_pfn", gfn, huge_ok)
+    d("kvm_tdp_mmu_map")
+
+
+def test_s0_baseline_mainline_order0_keeps_every_invariant():
+    d = Driver(model("mainline-6.13"))
+    d("kvm_gmem_populate", 0)                       # LAUNCH_UPDATE of the first page
+    assert d.s.rmp[0] == RMP_4K and d.s.content[0] == DATA and d.s.uptodate[0]
+    d("snp_launch_finish")
+    fault(d, 1)                                     # the vCPU touches 4G+H+P
+    assert d.s.order[1] == 0 and d.s.uptodate[1] and d.s.dirty[1]
+    assert d.s.rmp[1] == RMP_4K and d.s.npt[1] == NPT_4K and d.s.content[1] == ZERO
+    punch(d, 1, 1)                                  # fallocate(PUNCH_HOLE, H+P, P)
+    assert d.s.npt[1] == NPT_NONE and d.s.order[1] == -1 and d.s.rmp[1] == RMP_SHARED
+    assert d.s.content[1] == STALE                  # back in the allocator
+    fault(d, 1)                                     # touches it again: a new folio
+    assert d.s.rmp[1] == RMP_4K and d.s.content[1] == ZERO and d.s.npt[1] == NPT_4K
+    assert d.broken() == set()
+
+
+def test_s1_rfc_dirty_split_failure_oopses_the_host():
+    d = Driver(model("rfc-thp"))
+    d("snp_launch_finish")
+    fault(d, 0)                                     # 2M folio, prepared, RMP 2M, NPT 2M
+    assert d.s.order == (1, 1) and d.s.prepared == (True, True)
+    assert d.s.rmp == (RMP_2M, RMP_2M) and d.s.npt == (NPT_HUGE, NPT_HUGE)
+    assert d.s.dirty == (True, True)                # kvm_release_faultin_page dirtied it
+    d("isolate_migratepages_block", 0)              # an unexpected reference
+    d("kvm_gmem_punch_hole", 1, 1)
+    d("truncate_inode_pages_range", False, False)
+    assert d.s.order == (1, 1)                      # split -EAGAIN, dirty: kept whole
+    assert d.s.rmp == (RMP_2M, RMP_2M)              # free_folio never ran
+    d("kvm_gmem_mark_range_unprepared")
+    assert d.s.prepared == (True, False)            # the bit is cleared anyway
+    d("kvm_gmem_invalidate_end")
+    d("kvm_gmem_get_pfn", 1, True)                  # the vCPU touches 4G+H+P
+    assert d.s.fault == (RMP_PF, 1)                 # clear_highpage on an assigned pfn
+    assert {"host-never-writes-guest-owned", "punched-private-never-host-written",
+            "prepared-agrees-with-rmp"} <= d.broken()
+
+
+def test_s1_liveness_variant_partial_punches_never_free_the_folio():
+    d = Driver(model("rfc-thp"))
+    d("snp_launch_finish")
+    fault(d, 0)
+    for page in (0, 1):                             # punch every 4K page, one at a time
+        d("isolate_migratepages_block", 0)
+        punch(d, page, 1)
+        d("folio_put")
+    assert d.s.punched == (True, True)
+    assert d.s.order == (1, 1)                      # still allocated, all of it
+    d("kvm_gmem_punch_hole", 0, 2)                  # only a punch of the whole 2M frees it
+    d("truncate_inode_pages_range", False, False)
+    assert d.s.order == (-1, -1) and d.s.rmp == (RMP_SHARED, RMP_SHARED)
+
+
+def _s2_setup() -> Driver:
+    d = Driver(model("rfc-thp"))
+    d("kvm_gmem_populate", 0)
+    d("kvm_gmem_populate", 1)                       # 2 x 4K RMP private, bits set, clean
+    assert d.s.order == (1, 1) and d.s.dirty == (False, False)
+    assert d.s.rmp == (RMP_4K, RMP_4K) and d.s.prepared == (True, True)
+    d("isolate_migratepages_block", 0)
+    punch(d, 1, 1)
+    assert d.s.order == (-1, -1)                    # clean: the whole folio is removed
+    assert d.s.rmp == (RMP_SHARED, RMP_SHARED)      # free_folio made both shared
+    assert d.s.prepared == (True, False)            # only the hole's bit is cleared
+    assert "no-data-loss-outside-punch" in d.broken()
+    d("snp_launch_finish")
+    d("folio_put")
+    return d
+
+
+def test_s2a_rfc_new_huge_folio_exposes_stale_host_data():
+    d = _s2_setup()
+    fault(d, 0, huge_ok=True)                       # new 2M folio; bit 0 still set
+    assert d.s.content == (STALE, ZERO)             # only page 1 was cleared
+    assert d.s.rmp == (RMP_2M, RMP_2M) and d.s.npt == (NPT_HUGE, NPT_HUGE)
+    assert "zeroed-before-guest-visible" in d.broken()
+
+
+def test_s2b_rfc_order0_fallback_maps_an_unassigned_page():
+    d = _s2_setup()
+    fault(d, 0, huge_ok=False)                      # order-0 folio, bit set: no prepare
+    assert d.s.order == (0, -1) and d.s.rmp[0] == RMP_SHARED and d.s.npt[0] == NPT_4K
+    assert "private-mapping-implies-assigned" in d.broken()
+
+
+def test_s3_pb_lockless_bitmap_race_oopses_the_host():
+    d = Driver(model("pb-bitmap"))
+    d("snp_launch_finish")
+    d("kvm_gmem_allocate", 0, 2)                    # an old folio, never prepared
+    d("kvm_gmem_punch_hole", 0, 1)                  # B: invalidate_begin
+    d("truncate_inode_pages_range", False, False)   # B: the old folio is freed
+    assert d.s.order[0] == -1
+    d("kvm_gmem_get_pfn", 0, True)                  # A: new folio, prepared, bit set
+    assert d.s.rmp[0] == RMP_4K and d.s.prepared[0]
+    d("kvm_gmem_mark_range_unprepared")             # B: clears the bit
+    d("kvm_gmem_invalidate_end")
+    assert not d.s.prepared[0] and d.s.vcpu == (0, 1)
+    d("kvm_tdp_mmu_map")                            # A: stale, RET_PF_RETRY
+    assert d.s.npt[0] == NPT_NONE and d.s.vcpu == ()
+    assert "prepared-agrees-with-rmp" in d.broken()
+    d("kvm_gmem_get_pfn", 0, True)                  # A retries: clear_highpage, oops
+    assert d.s.fault == (RMP_PF, 0)
+
+
+def test_s3_pb_race_other_order_misses_the_prepare():
+    """Sean's other outcome (§3.5 (A)): A sees the bit before B clears it."""
+    d = Driver(model("pb-bitmap"))
+    d("snp_launch_finish")
+    fault(d, 0)                                     # prepared: bit set, RMP private
+    d("kvm_gmem_punch_hole", 0, 1)
+    d("truncate_inode_pages_range", False, False)   # freed and made shared, bit still set
+    d("kvm_gmem_get_pfn", 0, True)                  # A: new folio, bit set: no prepare
+    assert d.s.order[0] == 0 and d.s.rmp[0] == RMP_SHARED and d.s.prepared[0]
+    assert "prepared-agrees-with-rmp" in d.broken()
+
+
+def test_s3_rfc_lock_serializes_the_race():
+    d = Driver(model("rfc-thp"))
+    d("snp_launch_finish")
+    d("kvm_gmem_punch_hole", 0, 1)
+    assert not d.enabled("kvm_gmem_get_pfn", 0, True)   # invalidate_lock held exclusive
+
+
+def test_s6_rmp_size_mismatch_takes_the_psmash_path():
+    d = Driver(model("rfc-thp"))
+    d("snp_launch_finish")
+    fault(d, 0)                                     # RMP 2M and NPT 2M
+    d("kvm_vm_set_mem_attributes", 1, False)        # convert 4G+H+P to shared
+    assert d.s.npt == (NPT_NONE, NPT_NONE)          # the 2M SPTE is zapped
+    fault(d, 0)                                     # mixed attributes: NPT 4K only
+    assert d.s.npt == (NPT_4K, NPT_NONE) and d.s.rmp == (RMP_2M, RMP_2M)
+    assert not d.enabled("guest_write", 0)          # the access takes an RMP #NPF
+    d("sev_handle_rmp_fault", 0)                    # psmash, zap [gfn, gfn+512)
+    assert d.s.rmp == (RMP_4K, RMP_4K) and d.s.npt == (NPT_NONE, NPT_NONE)
+    punch(d, 1, 1)                                  # split ok; free_folio on [1]
+    assert d.s.order == (0, -1) and d.s.rmp == (RMP_4K, RMP_SHARED)
+    assert d.broken() == set()
+
+
+def test_s6_invalidate_psmashes_when_the_fault_handler_did_not():
+    d = Driver(model("rfc-thp"))
+    d("snp_launch_finish")
+    fault(d, 0)
+    d("kvm_vm_set_mem_attributes", 1, False)
+    fault(d, 0)
+    d("kvm_gmem_punch_hole", 1, 1)
+    out = d("truncate_inode_pages_range", False, False)
+    assert out is not None and "psmash(pfn 0)" in out.events
+    assert d.s.rmp == (RMP_4K, RMP_SHARED) and not d.s.fault
+
+
+def test_s7_hugetlb_partial_punch_rejected_and_refcount_gated():
+    d = Driver(model("hugetlb"))
+    out = d("kvm_gmem_punch_hole", 1, 1)            # not huge-aligned
+    assert out is not None and out.ret == EINVAL and d.s.vmm == ()
+    d("kvm_gmem_allocate", 0, 2)
+    assert d.s.order == (1, 1)
+    d("kvm_gmem_convert", 1, False)                 # to shared: split to order 0
+    assert d.s.order == (0, 0) and d.s.attr == (True, False)
+    d("kvm_gmem_fault_user_mapping", 1)             # mmap and fault from userspace
+    d("pin_user_pages", 1)                          # a GUP pin (vhost)
+    out = d("kvm_gmem_convert", 1, True)            # to private with the pin held
+    assert out is not None and out.ret == EAGAIN and d.s.attr == (True, False)
+    d("kvm_gmem_punch_hole", 0, 2)
+    d("truncate_inode_pages_range", False, False)
+    assert d.s.vmm[4] == EAGAIN and d.s.order == (0, 0)     # punch -EAGAIN too
+    d("kvm_gmem_invalidate_end")
+    d("unpin_user_page", 1)
+    out = d("kvm_gmem_convert", 1, True)            # merges back to 1G (here: huge)
+    assert out is not None and out.ret == 0 and d.s.order == (1, 1)
+    punch(d, 0, 2)
+    assert d.s.order == (-1, -1) and d.s.held == (-1, -1)
+    assert d.broken() == set()
