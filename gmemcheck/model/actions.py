@@ -360,7 +360,14 @@ def _convert(k: Any) -> Action | None:
         return None
 
     def guard(s: Any, a: tuple[int, bool]) -> bool:
-        return not s.vmm and bool(s.attr[a[0]]) != a[1]
+        g, private = a
+        if s.vmm or bool(s.attr[g]) == private:
+            return False
+        if not private and s.order[g] > 0:
+            # to shared: the split of the huge folio spins until its refcount is safe
+            h = g - g % (1 << s.order[g])
+            return k.extra_refs(s, h, h + (1 << s.order[g])) == 0
+        return True
 
     dom = [(g, p) for g in range(k.P) for p in (False, True)]
     return make(k, "kvm_gmem_convert", ("gfn", "private"), dom, guard,

@@ -64,15 +64,15 @@ def safe_refcount(k: Any, w: Work, lo: int, hi: int) -> bool:
 
 def merge(k: Any, w: Work, lo: int) -> None:
     """Restructure the folios of the huge range at ``lo`` back into one huge folio
-    (kvm_gmem_restructure / merge); flags of the merged folio are the union of the
-    dirty bits and the intersection of uptodate."""
+    (kvm_gmem_restructure -> merge): prep_compound_page on the first page, so the
+    merged folio keeps the first page's flags and the others' are dropped
+    (docs/kernel-notes.md, HT Q2)."""
     hi = lo + k.N
     order = w.get("order")
     if order[lo] == k.HUGE or any(order[i] < 0 for i in range(lo, hi)):
         return
     o, up, di = w.arr("order"), w.arr("uptodate"), w.arr("dirty")
-    u = all(up[i] for i in range(lo, hi))
-    d = any(di[i] for i in range(lo, hi))
+    u, d = up[lo], di[lo]
     for i in range(lo, hi):
         o[i] = k.HUGE
         up[i] = u
@@ -137,10 +137,9 @@ def convert(k: Any, w: Work, gfn: int, private: bool) -> None:
         if span is not None and span[1] - span[0] > 1:
             from .mm import split_to_order0
 
-            if split_to_order0(k, w, span[0], span[1]):
-                w.event("kvm_gmem_convert: folio split failed: -EAGAIN")
-                w.ret = EAGAIN
-                return
+            # The action's guard waits for a safe refcount: the restructure spins on
+            # folio_ref_freeze rather than failing (to-shared has no -EAGAIN).
+            assert split_to_order0(k, w, span[0], span[1]) == 0
         if k.snp and k.axes["convert_arch_hook"] == "rmp-shared":
             rmp = w.get("rmp")
             if rmp[gfn] != RMP_SHARED:

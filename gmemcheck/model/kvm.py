@@ -54,16 +54,15 @@ def attrs_mixed(k: Any, s: Any, gfn: int) -> bool:
 
 def max_mapping_huge(k: Any, s: Any, gfn: int) -> bool:
     """Can the fault map ``gfn`` with a huge SPTE? The folio order bounds the level
-    (max_order from kvm_gmem_get_pfn), mixed attributes forbid it, on SNP the vendor
-    cap is the RMP level of the pfn (sev_private_max_mapping_level), and the model
-    only installs a huge SPTE over a range with no 4K SPTEs."""
+    (max_order from kvm_gmem_get_pfn), mixed attributes forbid it (KVM_LPAGE_MIXED_FLAG),
+    and on SNP the vendor cap is the RMP level of the pfn
+    (sev_private_max_mapping_level). Existing 4K SPTEs of the range do not prevent it:
+    tdp_mmu_map_handle_target_level replaces the table with the huge leaf."""
     if s.order[gfn] < k.HUGE:
         return False
     if attrs_mixed(k, s, gfn):
         return False
-    if k.snp and s.rmp[gfn] != RMP_2M:
-        return False
-    return all(s.npt[g] == NPT_NONE for g in k.region_span(gfn))
+    return not (k.snp and s.rmp[gfn] != RMP_2M)
 
 
 def kvm_tdp_mmu_map(k: Any, w: Work) -> None:
@@ -89,6 +88,9 @@ def kvm_tdp_mmu_map(k: Any, w: Work) -> None:
     else:
         npt[gfn] = NPT_4K
         w.event(f"map gfn {gfn} 4K")
+    # The staleness check above looks at the faulting gfn only
+    # (is_page_fault_stale -> mmu_invalidate_retry_gfn): a huge SPTE can cover gfns of
+    # an invalidation still in progress (docs/kernel-notes.md, KVM Q1).
     head, end = span_at(w, gfn)  # type: ignore[misc]
     dirty = w.arr("dirty")
     for i in range(head, end):
