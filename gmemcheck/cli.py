@@ -20,6 +20,7 @@ from .checker.explicit import Caps
 from .checker.replay import ReplayError, replay
 from .checker.traces import TraceFileError, render_text
 from .model import ConfigError, apply_overrides, builtin_presets, load_preset
+from .plugins import PluginError
 from .runner import (
     EXIT_INTERNAL,
     EXIT_MISMATCH,
@@ -80,6 +81,8 @@ def make_parser() -> Parser:
                        "built-in presets, all properties)")
     c.add_argument("--config", "--preset", dest="configs", action="append", metavar="PRESET",
                    help="a built-in preset name or a TOML file (repeatable)")
+    c.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="FILE",
+                   help="a plug-in adding design-axis values or properties (repeatable)")
     c.add_argument("--property", "-p", dest="props", action="append", metavar="NAME",
                    help="a property to check (repeatable; default: all)")
     c.add_argument("--engine", default="bfs", choices=("bfs", "simulate"),
@@ -107,6 +110,7 @@ def make_parser() -> Parser:
 
     g = sub.add_parser("graph", help="export the explored state graph (DOT or GraphML)")
     g.add_argument("--config", "--preset", dest="config", required=True, metavar="PRESET")
+    g.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="FILE")
     g.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     g.add_argument("--format", default="dot", choices=("dot", "graphml"))
     g.add_argument("--trace", metavar="FILE", help="highlight the path of this trace")
@@ -114,12 +118,18 @@ def make_parser() -> Parser:
                    help="cap on the states exported (default 20000)")
     g.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
 
-    sub.add_parser("list", help="list presets, properties and design axes")
+    ls = sub.add_parser("list", help="list presets, properties and design axes")
+    ls.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="FILE",
+                    help="also list what this plug-in adds (repeatable)")
     return p
 
 
 # ------------------------------------------------------------------------ commands
 def cmd_check(a: argparse.Namespace) -> int:
+    from .plugins import load
+
+    for f in a.plugins:
+        load(f)
     names = a.configs or builtin_presets()
     if not names:
         raise UsageError("gmemcheck check: no presets given and none built in")
@@ -179,6 +189,10 @@ def cmd_show(a: argparse.Namespace) -> int:
 def cmd_graph(a: argparse.Namespace) -> int:
     import networkx as nx
 
+    from .plugins import load
+
+    for f in a.plugins:
+        load(f)
     from .checker.explicit import explore
     from .model import build
 
@@ -236,7 +250,10 @@ def _dot(g: Any, complete: bool) -> str:
 def cmd_list(a: argparse.Namespace) -> int:
     from .model.axes import BOUND_DOCS, BOUNDS
     from .model.registry import AXES
+    from .plugins import LOADED, load
 
+    for f in a.plugins:
+        load(f)
     print("presets (configs/*.toml):")
     for n in builtin_presets():
         cfg = load_preset(n)
@@ -256,7 +273,8 @@ def cmd_list(a: argparse.Namespace) -> int:
         print(f"  {name:<26} {ax.doc} (DOMAIN.md {ax.source})")
         if ax.kind == "choice":
             for v in ax.values.values():
-                origin = "" if v.origin == "built-in" else f" [{v.origin}]"
+                origin = "" if v.origin == "built-in" else \
+                    f" [plug-in {LOADED[v.origin]['file'] if v.origin in LOADED else v.origin}]"
                 print(f"      {v.value:<20} {v.doc}{origin}")
         else:
             print(f"      {ax.describe_values()}")
@@ -278,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("gmemcheck: a command is required (check, replay, show, graph, "
                              "list); see gmemcheck --help")
         return COMMANDS[a.cmd](a)
-    except (UsageError, ConfigError, TraceFileError, RunError,
+    except (UsageError, ConfigError, TraceFileError, RunError, PluginError,
             properties.UnknownProperty) as e:
         msg = str(e)
         if not msg.startswith("gmemcheck"):

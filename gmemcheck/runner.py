@@ -124,15 +124,23 @@ def header_lines(cfg: Config, v: Verdict, kind: str, itf_path: Path) -> list[str
     ]
     if v.reason:
         lines.append(v.reason)
-    lines.append(f"replay: gmemcheck replay {itf_path}")
+    lines.append(f"replay: gmemcheck replay {cfg.name}/{itf_path.name}   "
+                 "(from the counterexamples directory)")
     return [ln for ln in lines if ln]
 
 
 def run_preset(cfg: Config, names: list[str] | None, engine: str, caps: Caps,
                out: Path | None, progress: Callable[[dict[str, Any]], None] | None = None,
-               walks: int = 100, depth: int = 50, seed: int = 0,
-               plugin_ids: list[dict[str, str]] | None = None) -> PresetRun:
+               walks: int = 100, depth: int = 50, seed: int = 0) -> PresetRun:
+    from .plugins import PluginError, check_contract, used_by
+
+    plugin_ids = used_by(cfg.axes)
     model = build(cfg, plugin_ids)
+    if plugin_ids:
+        try:
+            check_contract(model)
+        except PluginError as e:
+            raise RunError(str(e)) from None
     pages = model.k.P
     if engine == "bfs" and pages > MAX_EXPLICIT_PAGES and caps.max_states is None \
             and caps.max_seconds is None:

@@ -220,8 +220,9 @@ def _unprepare(k: Any) -> Action | None:
 
     return make(k, "kvm_gmem_mark_range_unprepared", (), [()], guard, body,
                 frozenset({"prepared", "vmm"}),
-                "kvm_gmem_punch_hole, third step (PB/RFC): clear the prepared bits of the "
-                "punched range, whether or not its folios were freed (DOMAIN.md §2.5 step 4).")
+                "guest_memfd.c:kvm_gmem_punch_hole, third step (PB/RFC): "
+                "kvm_gmem_mark_range_unprepared clears the prepared bits of the punched range, "
+                "whether or not its folios were freed (DOMAIN.md §2.5 step 4).")
 
 
 @action("kvm_gmem_invalidate_end")
@@ -238,7 +239,8 @@ def _invalidate_end(k: Any) -> Action:
         w.ret = ret
 
     return make(k, "kvm_gmem_invalidate_end", (), [()], guard, body, frozenset({"vmm", "vcpu"}),
-                "kvm_gmem_punch_hole, last step: kvm_gmem_invalidate_end (kvm_mmu_invalidate_end "
+                "guest_memfd.c:kvm_gmem_punch_hole, last step: kvm_gmem_invalidate_end "
+                "(kvm_main.c:kvm_mmu_invalidate_end "
                 "bumps mmu_invalidate_seq, so a fault in flight retries), then "
                 "filemap_invalidate_unlock; the syscall returns (DOMAIN.md §2.5).")
 
@@ -276,9 +278,9 @@ def _populate(k: Any) -> Action:
         w.ret = 0
 
     return make(k, "kvm_gmem_populate", ("gfn",), [(g,) for g in range(k.P)], guard, body,
-                PAGECACHE | {"vmm", "host"},
-                "KVM_TDX_INIT_MEM_REGION for one page: kvm_gmem_populate takes invalidate_lock "
-                "exclusive, gets the folio and keeps a reference while it calls "
+                PAGECACHE | {"vmm", "host", "punched"},
+                "KVM_TDX_INIT_MEM_REGION for one page: guest_memfd.c:kvm_gmem_populate takes "
+                "invalidate_lock exclusive, gets the folio and keeps a reference while it calls "
                 "tdx_gmem_post_populate (DOMAIN.md §2.13, S-4).")
 
 
@@ -335,8 +337,9 @@ def _launch_finish(k: Any) -> Action:
         w.ret = 0
 
     return make(k, name, (), [()], guard, body, frozenset({"launched"}),
-                "KVM_SEV_SNP_LAUNCH_FINISH / KVM_TDX_FINALIZE_VM: the launch ends, populate is "
-                "no longer possible and the vCPU may run (DOMAIN.md §2.13, S-0 step 4).")
+                "KVM_SEV_SNP_LAUNCH_FINISH (svm/sev.c:snp_launch_finish) / KVM_TDX_FINALIZE_VM "
+                "(vmx/tdx.c:tdx_td_finalize): the launch ends, populate is no longer possible "
+                "and the vCPU may run (DOMAIN.md §2.13, S-0 step 4).")
 
 
 @action("kvm_vm_set_mem_attributes")
@@ -440,8 +443,9 @@ def _spec_put(k: Any) -> Action | None:
         put_extra_ref(k, w, p)
 
     return make(k, "folio_put", (), [()], guard, body, frozenset({"spec"}) | FREEING,
-                "mm/compaction.c: the walker drops its speculative reference (folio_put); if "
-                "the folio was removed from the page cache meanwhile, it is freed now.",
+                "mm/compaction.c:isolate_migratepages_block drops its speculative reference "
+                "(mm/swap.c:folio_put); if the folio was removed from the page cache "
+                "meanwhile, it is freed now (DOMAIN.md §1.1, §2.8).",
                 environment=True)
 
 
@@ -458,7 +462,8 @@ def _reuse(k: Any) -> Action | None:
     return make(k, "alloc_pages", ("pfn",), [(p,) for p in range(k.P)], guard,
                 lambda k, w, p: host_write(k, w, p, "another host user of the freed page"),
                 frozenset({"content", "fault"}),
-                "mm/page_alloc.c: another host user allocates a page freed by guest_memfd and "
+                "mm/page_alloc.c:alloc_pages: another host user allocates a page freed by "
+                "guest_memfd and "
                 "writes it (DOMAIN.md §3.6). Offered only for a freed page the RMP still "
                 "assigns: elsewhere the write changes nothing the model tracks.",
                 environment=True)
@@ -497,4 +502,5 @@ def _ungup(k: Any) -> Action | None:
 
     return make(k, "unpin_user_page", ("index",), [(i,) for i in range(k.P)], guard, body,
                 frozenset({"host"}) | FREEING,
-                "mm/gup.c:unpin_user_page: the pin is dropped.", environment=True)
+                "mm/gup.c:unpin_user_page: the pin is dropped (DOMAIN.md §2.14, S-7 step 6).",
+                environment=True)

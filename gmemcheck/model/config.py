@@ -76,6 +76,18 @@ def load_file(path: Path) -> Config:
         raise ConfigError(f"{where}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{where}: not valid TOML: {e}") from None
+    plugins = data.get("plugins", [])
+    if isinstance(plugins, list) and all(isinstance(p, str) for p in plugins):
+        # A preset's plug-ins add the axis values it names: load them first,
+        # relative to the preset file.
+        from ..plugins import PluginError, load
+
+        for i, p in enumerate(plugins):
+            try:
+                ident = load(p, relative_to=path.parent)
+            except PluginError as e:
+                raise ConfigError(f"{where}: plugins[{i}]: {e}") from None
+            plugins[i] = ident["file"]
     return from_dict(data, where, default_name=path.stem)
 
 
@@ -91,7 +103,6 @@ def from_dict(data: dict[str, Any], where: str, default_name: str = "custom") ->
     if not isinstance(desc, str):
         raise ConfigError(f"{where}: description: must be a string")
     axes_raw = _table(data, "axes", where)
-    bounds_raw = _table(data, "bounds", where)
     axes: dict[str, Any] = {}
     for key, v in axes_raw.items():
         if key not in AXES:
@@ -105,6 +116,7 @@ def from_dict(data: dict[str, Any], where: str, default_name: str = "custom") ->
     for a, ax in AXES.items():
         if a not in axes:
             axes[a] = next(iter(ax.values))  # a plug-in axis defaults to its first value
+    bounds_raw = _table(data, "bounds", where)
     bounds: dict[str, int] = {}
     for key, v in bounds_raw.items():
         if key not in BOUNDS:

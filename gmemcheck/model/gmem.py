@@ -82,8 +82,9 @@ def get_folio_huge_only(k: Any, w: Work, index: int, huge_ok: bool) -> tuple[int
 
 # ------------------------------------------------------------------ preparedness
 # is_prepared / mark_prepared / mark_range_unprepared per tracking design (§1.2).
-@step("kvm_gmem_is_prepared", "whether the page needs kvm_gmem_prepare_folio; ML-6.13..6.19: "
-      "folio_test_uptodate of the folio (§1.2, §2.9)")
+@step("kvm_gmem_is_prepared", "whether guest_memfd.c:__kvm_gmem_get_pfn calls "
+      "kvm_gmem_prepare_folio; ML-6.13..6.19: folio_test_uptodate of the folio "
+      "(DOMAIN.md §1.2, §2.9)")
 def is_prepared_uptodate(k: Any, w: Any, index: int, head: int, end: int, mo: int) -> bool:
     return bool(w.get("uptodate")[index])
 
@@ -109,8 +110,8 @@ def is_prepared_private(k: Any, w: Any, index: int, head: int, end: int, mo: int
     return all(bits[i] for i in range(lo, lo + n))
 
 
-@step("kvm_gmem_mark_prepared", "record that a range is prepared; ML-6.13..6.19: "
-      "folio_mark_uptodate (§2.9)")
+@step("kvm_gmem_mark_prepared", "guest_memfd.c:kvm_gmem_mark_prepared records that a "
+      "range is prepared; ML-6.13..6.19: folio_mark_uptodate (DOMAIN.md §2.9)")
 def mark_prepared_uptodate(k: Any, w: Work, index: int, head: int, end: int, mo: int) -> None:
     up = w.arr("uptodate")
     for i in range(head, end):
@@ -137,7 +138,8 @@ def mark_prepared_private(k: Any, w: Work, index: int, head: int, end: int, mo: 
         bits[i] = True
 
 
-@step("kvm_gmem_mark_range_unprepared", "PB/RFC kvm_gmem_mark_range_unprepared: clear the "
+@step("kvm_gmem_mark_range_unprepared", "PB/RFC guest_memfd.c:kvm_gmem_mark_range_unprepared: "
+      "clear the "
       "bitmap over the punched range whether or not the folios were freed (§2.5 step 4); "
       "no-op for designs without an inode bitmap")
 def mark_range_unprepared_none(k: Any, w: Work, lo: int, hi: int) -> None:
@@ -263,9 +265,11 @@ def sev_gmem_post_populate(k: Any, w: Work, gfn: int) -> int:
 
 
 def snp_populate(k: Any, w: Work, gfn: int) -> None:
-    """KVM_SEV_SNP_LAUNCH_UPDATE of one page: snp_launch_update -> kvm_gmem_populate
-    (invalidate_lock exclusive) -> sev_gmem_post_populate; on success the page is
-    marked prepared (uptodate / bit) for order 0. Any error reaches userspace as -EIO."""
+    """KVM_SEV_SNP_LAUNCH_UPDATE of one page: svm/sev.c:snp_launch_update ->
+    guest_memfd.c:kvm_gmem_populate (invalidate_lock exclusive) ->
+    svm/sev.c:sev_gmem_post_populate; on success the page is marked prepared (uptodate
+    / bit) for order 0. Any error reaches userspace as -EIO (DOMAIN.md §2.13,
+    docs/kernel-notes.md)."""
     r = populate_check(k, w, gfn)
     if isinstance(r, int):
         w.ret = EIO

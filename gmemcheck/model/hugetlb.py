@@ -37,8 +37,8 @@ from .work import Work
 EAGAIN = -11
 
 
-@step("unmap_host", "unmap host userspace PTEs of pages [lo, hi) (unmap_mapping_pages / "
-      "unmap_folio); GUP pins stay")
+@step("unmap_host", "mm/memory.c:unmap_mapping_pages (or mm/huge_memory.c:unmap_folio in a "
+      "split): unmap host userspace PTEs of pages [lo, hi); GUP pins stay (DOMAIN.md §2.14)")
 def unmap_host(k: Any, w: Work, lo: int, hi: int) -> None:
     host = w.get("host")
     if not any(host[i] in (HOST_MAPPED, HOST_GUP) for i in range(lo, hi)):
@@ -80,7 +80,8 @@ def merge(k: Any, w: Work, lo: int) -> None:
     w.event(f"merge folios of index {lo}..{hi - 1} into one huge folio")
 
 
-@step("merge_truncate_range", "HT merge_truncate_range(require_merge): unmap host mappings, "
+@step("merge_truncate_range", "HT guest_memfd.c:merge_truncate_range(require_merge): unmap "
+      "host mappings, "
       "-EAGAIN unless every folio has a safe refcount, merge back to the huge order, then "
       "filemap_remove_folio each whole folio (§2.5 HT)")
 def merge_truncate_range(k: Any, w: Work, lo: int, hi: int) -> None:
@@ -105,11 +106,12 @@ def merge_truncate_range(k: Any, w: Work, lo: int, hi: int) -> None:
 
 
 def convert(k: Any, w: Work, gfn: int, private: bool) -> None:
-    """KVM_SET_MEMORY_ATTRIBUTES2 on the guest_memfd fd for one page (kvm_gmem_convert,
-    §2.14 HT). To shared: split private stage-2 leaves, zap the page, split its folio to
-    order 0, and (axis convert_arch_hook) make the RMP entry shared. To private: unmap
-    host mappings, -EAGAIN unless every folio of the huge range has a safe refcount,
-    zap, merge back to huge if the whole range is then private."""
+    """KVM_SET_MEMORY_ATTRIBUTES2 on the guest_memfd fd for one page
+    (guest_memfd.c:kvm_gmem_convert, DOMAIN.md §2.14 HT). To shared: split private
+    stage-2 leaves, zap the page, split its folio to order 0, and (axis
+    convert_arch_hook) make the RMP entry shared. To private: unmap host mappings,
+    -EAGAIN unless every folio of the huge range has a safe refcount, zap, merge back to
+    huge if the whole range is then private."""
     attr = w.get("attr")
     if bool(attr[gfn]) == private:
         w.ret = 0
@@ -153,7 +155,7 @@ def convert(k: Any, w: Work, gfn: int, private: bool) -> None:
 
 def host_fault(k: Any, w: Work, index: int) -> None:
     """guest_memfd.c:kvm_gmem_fault_user_mapping: a host userspace access to a shared
-    page through mmap gets (or allocates) the folio and maps it."""
+    page through mmap gets (or allocates) the folio and maps it (DOMAIN.md §1.1, S-7)."""
     r = k.kvm_gmem_get_folio(w, index, True)
     if isinstance(r, int):
         w.ret = r
@@ -163,8 +165,9 @@ def host_fault(k: Any, w: Work, index: int) -> None:
 
 
 def host_user_write(k: Any, w: Work, index: int) -> None:
-    """Host userspace stores through its mapping of a shared page; on SNP a store to a
-    page still assigned in the RMP takes an RMP #PF (user mode, §2.15 [U])."""
+    """Host userspace stores through the mapping guest_memfd.c:kvm_gmem_fault_user_mapping
+    gave it; on SNP a store to a page still assigned in the RMP takes an RMP #PF
+    (arch/x86/mm/fault.c:do_user_addr_fault, user mode, DOMAIN.md §2.15 [U])."""
     from .snp import fault
     from .state import USER_RMP_PF
 

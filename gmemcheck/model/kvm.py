@@ -123,8 +123,10 @@ def set_memory_attributes(k: Any, w: Work, gfn: int, private: bool) -> None:
 
 
 def guest_write(k: Any, w: Work, gfn: int) -> None:
-    """The guest stores to a private page it has mapped: the page now holds guest
-    data (which a punch must not lose outside its range, I-10)."""
+    """The guest stores to a private page through the stage-2 mapping that
+    mmu/tdp_mmu.c:kvm_tdp_mmu_map installed: the page now holds guest data, which a
+    punch must not lose outside its range (DOMAIN.md I-10). An access that would take
+    an RMP #NPF (unassigned page, or 4K SPTE on a 2M RMP entry, §2.12) is not a store."""
     w.arr("content")[gfn] = DATA
 
 

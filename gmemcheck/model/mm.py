@@ -95,21 +95,23 @@ def free_frames(k: Any, w: Work, lo: int, hi: int) -> None:
 def filemap_remove_folio(k: Any, w: Work, head: int, end: int) -> None:
     order = w.get("order")[head]
     o, up, di, pr = w.arr("order"), w.arr("uptodate"), w.arr("dirty"), w.arr("private")
-    # truncate_cleanup_folio: folio_cancel_dirty; then __filemap_remove_folio.
+    held = w.arr("held")
+    # truncate_cleanup_folio: folio_cancel_dirty; then __filemap_remove_folio. Until the
+    # page-cache references are dropped the frames are not back in the allocator.
     for i in range(head, end):
         o[i] = -1
         up[i] = di[i] = pr[i] = False
+        held[i] = order
     w.event(f"filemap_remove_folio(index {head}, order {order})")
     # filemap_free_folio: ->free_folio runs at removal, whatever the refcount.
     k.kvm_gmem_free_folio(w, head, end)
     if w.faulted:
         return
     if k.extra_refs(w_state(w), head, end):
-        held = w.arr("held")
-        for i in range(head, end):
-            held[i] = order
         w.event(f"folio at index {head} stays allocated: still referenced")
     else:
+        for i in range(head, end):
+            held[i] = -1
         free_frames(k, w, head, end)
 
 

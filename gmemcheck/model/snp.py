@@ -36,8 +36,9 @@ def fault(w: Work, kind: str, pfn: int, why: str) -> None:
         w.event(f"FAULT {kind} at pfn {pfn}: {why}")
 
 
-@step("host_write", "a host kernel store to a page: clear_highpage, folio_zero_range, the "
-      "populate copy (§2.15). Returns False when the store faulted")
+@step("host_write", "a host kernel store to a page (clear_highpage, folio_zero_range, the "
+      "populate copy) checked as arch/x86/mm/fault.c:show_fault_oops would see it: an RMP "
+      "#PF oopses the host (DOMAIN.md §2.15). Returns False when the store faulted")
 def host_write(k: Any, w: Work, pfn: int, what: str, value: int = ZERO) -> bool:
     if w.faulted:
         return False
@@ -152,8 +153,9 @@ def sev_gmem_prepare_rfc(k: Any, w: Work, pfn: int, max_order: int) -> None:
 
 
 # ------------------------------------------------------------------ invalidate
-@step("rmp_make_shared_failed", "what sev_gmem_invalidate does when rmp_make_shared fails: "
-      "WARN_ONCE and skip, so the page is freed still assigned (§2.11, §3.6)")
+@step("rmp_make_shared_failed", "what svm/sev.c:sev_gmem_invalidate does when "
+      "rmp_make_shared fails: WARN_ONCE and skip, so the page is freed still assigned "
+      "(DOMAIN.md §2.11, §3.6)")
 def rmp_make_shared_failed(k: Any, w: Work, pfn: int, level_2m: bool) -> None:
     w.event(f"rmp_make_shared(pfn {pfn}) failed: WARN_ONCE, page freed still assigned")
 

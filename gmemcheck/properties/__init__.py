@@ -19,6 +19,8 @@ Factory = Callable[[Any], Property | None]
 
 # name -> factory(model) -> Property | None (None: not applicable to this design)
 REGISTRY: dict[str, Factory] = {}
+# name -> the plug-in file that registered it (built-in properties are absent)
+ORIGIN: dict[str, str] = {}
 for _mod in (ownership, mapping, preparedness, data, liveness, corners):
     for _name, _fac in _mod.PROPERTIES.items():
         if _name in REGISTRY:
@@ -36,8 +38,9 @@ class UnknownProperty(Exception):
 def register(name: str, factory: Factory, origin: str) -> None:
     """Add a property (plug-ins); a name clash is an error."""
     if name in REGISTRY:
-        raise ValueError(f"property {name!r} already exists ({origin})")
+        raise ValueError(f"property {name!r} already exists")
     REGISTRY[name] = factory
+    ORIGIN[name] = origin
     GOALS.append(name)
 
 
