@@ -112,14 +112,17 @@ MUTEX_NO_STARVATION = Property(
 # --------------------------------------------------------------------- grid (bench)
 def counters_grid(k: int, m: int) -> SimpleModel:
     """k counters, each 0..m, with inc, dec and move-one-unit-to-the-next-counter:
-    (m+1)**k states. Big enough to measure the engine."""
+    (m+1)**k states. Big enough to measure the engine (bench/engine.py)."""
+    Grid = NamedTuple("Grid", [(f"c{i}", int) for i in range(k)])  # type: ignore[misc]
+    make = Grid._make
+
     def inc(s: tuple[int, ...], a: tuple[int]) -> tuple[int, ...]:
         i = a[0]
-        return s[:i] + (s[i] + 1,) + s[i + 1:]
+        return make(s[:i] + (s[i] + 1,) + s[i + 1:])
 
     def dec(s: tuple[int, ...], a: tuple[int]) -> tuple[int, ...]:
         i = a[0]
-        return s[:i] + (s[i] - 1,) + s[i + 1:]
+        return make(s[:i] + (s[i] - 1,) + s[i + 1:])
 
     def move(s: tuple[int, ...], a: tuple[int]) -> tuple[int, ...]:
         i = a[0]
@@ -127,16 +130,13 @@ def counters_grid(k: int, m: int) -> SimpleModel:
         lst = list(s)
         lst[i] -= 1
         lst[j] += 1
-        return tuple(lst)
+        return make(lst)
 
-    Grid = NamedTuple("Grid", [(f"c{i}", int) for i in range(k)])  # type: ignore[misc]
     idx = tuple((i,) for i in range(k))
     acts = [
-        Action("inc", ("i",), idx, lambda s, a: s[a[0]] < m, lambda s, a: Grid(*inc(s, a)),
-               frozenset(Grid._fields)),
-        Action("dec", ("i",), idx, lambda s, a: s[a[0]] > 0, lambda s, a: Grid(*dec(s, a)),
-               frozenset(Grid._fields)),
+        Action("inc", ("i",), idx, lambda s, a: s[a[0]] < m, inc, frozenset(Grid._fields)),
+        Action("dec", ("i",), idx, lambda s, a: s[a[0]] > 0, dec, frozenset(Grid._fields)),
         Action("move", ("i",), idx, lambda s, a: s[a[0]] > 0 and s[(a[0] + 1) % k] < m,
-               lambda s, a: Grid(*move(s, a)), frozenset(Grid._fields)),
+               move, frozenset(Grid._fields)),
     ]
     return SimpleModel(f"toy/grid{k}x{m}", acts, [Grid(*([0] * k))])

@@ -10,6 +10,7 @@ for liveness and graph export.
 
 from __future__ import annotations
 
+import sys
 import time
 from array import array
 from collections.abc import Callable, Iterable, Sequence
@@ -220,11 +221,15 @@ def explore(
     last_report = t0
     cap: str | None = None
     head = 0
-    transitions = 0
     max_states = caps.max_states
     max_depth = caps.max_depth
     deadline = t0 + caps.max_seconds if caps.max_seconds else None
     stopped_early = False
+    limit = max_states if max_states is not None else sys.maxsize
+    fast = not edge_preds and not keep_graph
+    check_new = bool(state_preds or reach_preds)
+    states_append, parent_append = states.append, parent.append
+    via_append, depth_append = via.append, depth.append
     while head < len(states):
         if stop_when_resolved and props and open_count == 0 and not keep_graph:
             stopped_early = True
@@ -253,36 +258,54 @@ def explore(
             cap = f"depth<={max_depth}"
             break
         enabled_progress = False
-        for lid, guard, apply, args, env in table:
-            if not guard(s, args):
-                continue
-            if not env:
-                enabled_progress = True
-            t = apply(s, args)
-            fired[lid] += 1
-            transitions += 1
-            tid = index.get(t)
-            if tid is None:
-                if max_states is not None and len(states) >= max_states:
-                    cap = f"states<={max_states}"
-                    break
-                tid = len(states)
-                index[t] = tid
-                states.append(t)
-                parent.append(sid)
-                via.append(lid)
-                depth.append(d + 1)
-                if state_preds or reach_preds:
-                    check_state(tid, t)
-            if edge_preds:
+        if fast:
+            # The common case (no step predicates, no graph): a tight loop.
+            for lid, guard, apply, args, env in table:
+                if guard(s, args):
+                    if not env:
+                        enabled_progress = True
+                    t = apply(s, args)
+                    fired[lid] += 1
+                    if t not in index:
+                        if len(states) >= limit:
+                            cap = f"states<={max_states}"
+                            break
+                        index[t] = len(states)
+                        if check_new:
+                            check_state(len(states), t)
+                        states_append(t)
+                        parent_append(sid)
+                        via_append(lid)
+                        depth_append(d + 1)
+        else:
+            for lid, guard, apply, args, env in table:
+                if not guard(s, args):
+                    continue
+                if not env:
+                    enabled_progress = True
+                t = apply(s, args)
+                fired[lid] += 1
+                tid = index.get(t)
+                if tid is None:
+                    if len(states) >= limit:
+                        cap = f"states<={max_states}"
+                        break
+                    tid = len(states)
+                    index[t] = tid
+                    states_append(t)
+                    parent_append(sid)
+                    via_append(lid)
+                    depth_append(d + 1)
+                    if check_new:
+                        check_state(tid, t)
                 for name, pred, want in edge_preds:
                     if name not in hits and pred(s, (names[labels[lid][0]], args), t) == want:
                         hits[name] = Hit(tid, (sid, lid))
                         open_count -= 1
-            if keep_graph:
-                esrc.append(sid)
-                edst.append(tid)
-                elab.append(lid)
+                if keep_graph:
+                    esrc.append(sid)
+                    edst.append(tid)
+                    elab.append(lid)
         if cap is not None:
             break
         if not enabled_progress:
@@ -297,7 +320,7 @@ def explore(
     return Exploration(
         model=model, labels=labels, states=states, parent=parent, via=via, depth=depth,
         expanded=head, complete=complete, cap=cap, hits=hits, fired=fired, seconds=seconds,
-        transitions=transitions, edges=(esrc, edst, elab) if keep_graph else None,
+        transitions=sum(fired), edges=(esrc, edst, elab) if keep_graph else None,
         initial=initial, terminal=terminal_ids,
     )
 
