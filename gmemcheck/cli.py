@@ -118,6 +118,12 @@ def make_parser() -> Parser:
                    help="cap on the states exported (default 20000)")
     g.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
 
+    cl = sub.add_parser("claims", help="check the claims of the thread and write "
+                        "docs/claims.md")
+    cl.add_argument("-o", "--output", default="docs/claims.md", metavar="FILE")
+    cl.add_argument("--check", action="store_true",
+                    help="only compare with FILE: exit 1 if it is not current")
+
     ls = sub.add_parser("list", help="list presets, properties and design axes")
     ls.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="FILE",
                     help="also list what this plug-in adds (repeatable)")
@@ -284,8 +290,27 @@ def cmd_list(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"check": cmd_check, "replay": cmd_replay, "show": cmd_show, "graph": cmd_graph,
-            "list": cmd_list}
+def cmd_claims(a: argparse.Namespace) -> int:
+    from .checker.traces import atomic_write
+    from .claims import generate
+
+    text = generate()
+    path = Path(a.output)
+    if a.check:
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        if current != text:
+            print(f"gmemcheck claims: {path} is not current; run gmemcheck claims",
+                  file=sys.stderr)
+            return EXIT_MISMATCH
+        print(f"{path} is current")
+        return EXIT_OK
+    atomic_write(path, text)
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
+COMMANDS = {"claims": cmd_claims, "check": cmd_check, "replay": cmd_replay, "show": cmd_show,
+            "graph": cmd_graph, "list": cmd_list}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         a = parser.parse_args(argv)
         if not a.cmd:
             raise UsageError("gmemcheck: a command is required (check, replay, show, graph, "
-                             "list); see gmemcheck --help")
+                             "list, claims); see gmemcheck --help")
         return COMMANDS[a.cmd](a)
     except (UsageError, ConfigError, TraceFileError, RunError, PluginError,
             properties.UnknownProperty) as e:

@@ -78,7 +78,7 @@ def _matrix(runs: list[PresetRun]) -> str:
         lines.append("")
         lines.append("counterexamples:")
         for c in viol:
-            lines.append(f"  {c.preset:<20} {c.property:<{w}} {c.steps:>3} steps  {c.trace}")
+            lines.append(f"  {c.preset:<24} {c.property:<{w}} {c.steps:>3} steps  {c.trace}")
     bad = [c for r in runs for c in r.cells if c.status == "mismatch"]
     if bad:
         lines.append("")

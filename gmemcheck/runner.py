@@ -16,7 +16,7 @@ from typing import Any
 from . import properties
 from .checker.core import Kind, Result, Trace, Verdict
 from .checker.explicit import Caps
-from .checker.run import check
+from .checker.run import check, steps
 from .checker.traces import atomic_write, dump_itf, render_text, trace_to_itf
 from .model import Config, build
 
@@ -120,7 +120,7 @@ def header_lines(cfg: Config, v: Verdict, kind: str, itf_path: Path) -> list[str
     lines = [
         f"gmemcheck {what}: property {v.property} ({kind}) on preset {cfg.name}",
         f"{cfg.description}" if cfg.description else "",
-        f"violated in {len(t)} steps ({v.engine}, {v.bound})",
+        f"violated in {steps(len(t))} ({v.engine}, {v.bound})",
     ]
     if v.reason:
         lines.append(v.reason)

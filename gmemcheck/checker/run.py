@@ -52,7 +52,7 @@ def verdicts_from_exploration(exp: Exploration, props: Sequence[Property], engin
                 start = hit.via[0] if hit.via else hit.state
                 trace = exp.trace_to(start, extra)
                 out.append(Verdict(p.name, p.kind, Result.VIOLATED, engine,
-                                   f"shortest: {len(trace)} steps", trace=trace,
+                                   f"shortest: {steps(len(trace))}", trace=trace,
                                    stats=dict(stats)))
         elif p.kind is Kind.REACHABLE:
             if hit is not None:
@@ -61,7 +61,7 @@ def verdicts_from_exploration(exp: Exploration, props: Sequence[Property], engin
                 else:
                     trace = exp.trace_to(hit.state)
                 out.append(Verdict(p.name, p.kind, Result.HOLDS, engine,
-                                   f"witness: {len(trace)} steps", trace=trace,
+                                   f"witness: {steps(len(trace))}", trace=trace,
                                    stats=dict(stats), reason="witness found"))
             elif exp.complete:
                 out.append(Verdict(p.name, p.kind, Result.VIOLATED, engine, bound,
@@ -75,7 +75,7 @@ def verdicts_from_exploration(exp: Exploration, props: Sequence[Property], engin
             else:
                 trace = exp.trace_to(hit.state)
                 out.append(Verdict(p.name, p.kind, Result.VIOLATED, engine,
-                                   f"shortest: {len(trace)} steps", trace=trace,
+                                   f"shortest: {steps(len(trace))}", trace=trace,
                                    stats=dict(stats), reason="no thread can make progress"))
         elif p.kind is Kind.LIVENESS:
             out.append(check_leads_to(exp, p, engine))
@@ -84,6 +84,10 @@ def verdicts_from_exploration(exp: Exploration, props: Sequence[Property], engin
         else:  # pragma: no cover - enum is closed
             raise AssertionError(p.kind)
     return out
+
+
+def steps(n: int) -> str:
+    return f"{n} step" if n == 1 else f"{n} steps"
 
 
 def _unresolved(p: Property, exp: Exploration, engine: str, bound: str, stats: dict[str, Any]
