@@ -1,0 +1,120 @@
+"""Bounded model checking with Z3.
+
+The path ``s_0 .. s_K`` is unrolled incrementally from the design's initial state, one
+action indicator per action per step. At each depth d the solver is asked for a path of
+exactly d steps that ends in a violation (or, for a reachable property, a witness);
+the first depth that answers sat gives a shortest trace. The solver model is decoded
+into explicit states and labels, and the trace is replayed through the explicit model
+before it is returned (a trace that does not replay raises EngineBug).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import z3
+
+from ..checker.core import EngineBug, Kind, Property, Result, Step, Trace, Verdict
+from ..checker.replay import ReplayError, replay
+from ..checker.run import steps as n_steps
+from .model import NoEncoding, SymModel
+from .props import SYM, Label
+
+ENGINE = "bmc"
+
+
+def _trace(sm: SymModel, m: z3.ModelRef, states: list[Any], labels: list[Any]) -> Trace:
+    exp = {a.name: a for a in sm.model.actions}
+    init = sm.decode(m, states[0])
+    out = []
+    for i, st in enumerate(labels):
+        name, args = sm.decode_step(m, st)
+        post = sm.decode(m, states[i + 1])
+        pre = sm.decode(m, states[i])
+        a = exp[name]
+        out.append(Step(name, args, post, a.explain(pre, args) if a.explain else None))
+    return Trace(init, tuple(out))
+
+
+def bmc(model: Any, props: list[Property], depth: int, timeout_ms: int | None = None
+        ) -> list[Verdict]:
+    """Check ``props`` by BMC up to ``depth`` steps; properties without a Z3 encoding
+    (liveness, recoverability, plug-in properties) are inconclusive."""
+    t0 = time.perf_counter()
+    try:
+        sm = SymModel(model)
+    except NoEncoding as e:
+        return [Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, "-", reason=str(e))
+                for p in props]
+    out: dict[str, Verdict] = {}
+    todo = []
+    for p in props:
+        sp = SYM.get(p.name)
+        if sp is None or p.kind in (Kind.LIVENESS, Kind.RECOVERABLE):
+            why = ("bmc checks safety, reachability and deadlock properties only"
+                   if p.kind in (Kind.LIVENESS, Kind.RECOVERABLE)
+                   else f"property {p.name} has no Z3 encoding")
+            out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, "-", reason=why)
+        else:
+            todo.append((p, sp))
+    solver = z3.Solver()
+    if timeout_ms:
+        solver.set("timeout", timeout_ms)
+    states = [sm.fresh("s0")]
+    solver.add(sm.init_constraint(states[0]), sm.canonical(states[0]))
+    labels: list[Any] = []
+    names = [a.name for a in sm.actions]
+    unknown: dict[str, str] = {}
+    for d in range(depth + 1):
+        for p, sp in todo:
+            if p.name in out:
+                continue
+            if sp.state is not None:
+                goal = sp.state(sm, states[d])
+                target = goal if p.kind is Kind.REACHABLE else z3.Not(goal)
+            else:
+                if d == 0:
+                    continue
+                lab = Label(names, labels[-1].ind, labels[-1].args)
+                goal = sp.step(sm, states[d - 1], states[d], lab)
+                target = goal if p.kind is Kind.REACHABLE else z3.Not(goal)
+            solver.push()
+            solver.add(target)
+            r = solver.check()
+            if r == z3.sat:
+                trace = _trace(sm, solver.model(), states[: d + 1], labels[:d])
+                try:
+                    replay(model, trace, p)
+                except ReplayError as e:
+                    raise EngineBug(f"bmc trace for {p.name} does not replay: {e}") from e
+                res = Result.HOLDS if p.kind is Kind.REACHABLE else Result.VIOLATED
+                what = "witness" if p.kind is Kind.REACHABLE else "shortest"
+                out[p.name] = Verdict(p.name, p.kind, res, ENGINE, f"{what}: {n_steps(d)}",
+                                      trace=trace, stats={"depth": d})
+            elif r == z3.unknown:
+                unknown[p.name] = solver.reason_unknown()
+            solver.pop()
+        if all(p.name in out for p, _ in todo) or d == depth:
+            break
+        nxt = sm.fresh(f"s{d + 1}")
+        rel, st = sm.step(states[d], nxt, f"t{d}")
+        solver.add(rel, sm.canonical(nxt))
+        states.append(nxt)
+        labels.append(st)
+    seconds = time.perf_counter() - t0
+    for p, _ in todo:
+        if p.name in out:
+            continue
+        if p.name in unknown:
+            out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, f"depth<={depth}",
+                                  reason=f"solver unknown: {unknown[p.name]}")
+        elif p.kind is Kind.REACHABLE:
+            out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE,
+                                  f"depth<={depth}", reason=f"no witness within {depth} steps")
+        else:
+            out[p.name] = Verdict(p.name, p.kind, Result.HOLDS_BOUNDED, ENGINE,
+                                  f"depth<={depth}", reason=f"no violation within {depth} steps")
+    for v in out.values():
+        v.stats.setdefault("seconds", seconds)
+    return [out[p.name] for p in props]

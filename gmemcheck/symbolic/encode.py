@@ -1,0 +1,93 @@
+"""Between explicit states and symbolic ones: constrain a symbolic state to equal a
+concrete :class:`GmemState`, and decode a solver model back into one (canonically: the
+scalars of an idle vCPU, VMM or absent fault are pinned to zero)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import z3
+
+from ..model.state import GmemState
+from .space import PAGE_FIELDS, REGION_FIELDS, SymState
+from .work import FAULT_CODES, FAULT_NAMES, PC_CODES, PC_NAMES, VM_IDLE, VM_POPULATE, VM_PUNCH
+
+
+def scalars_of(s: GmemState) -> dict[str, Any]:
+    vc = s.vcpu
+    vm = s.vmm
+    out: dict[str, Any] = {
+        "spec": s.spec, "launched": s.launched,
+        "vc_on": bool(vc), "vc_gfn": vc[0] if vc else 0, "vc_stale": bool(vc and vc[1]),
+        "vm_op": VM_IDLE, "vm_lo": 0, "vm_hi": 0, "vm_pc": 0, "vm_ret": 0,
+        "f_kind": FAULT_CODES[s.fault[0]] if s.fault else 0,
+        "f_pfn": s.fault[1] if s.fault else 0,
+    }
+    if vm and vm[0] == "punch":
+        out.update(vm_op=VM_PUNCH, vm_lo=vm[1], vm_hi=vm[2], vm_pc=PC_CODES[vm[3]],
+                   vm_ret=vm[4])
+    elif vm:
+        out.update(vm_op=VM_POPULATE, vm_lo=vm[1])
+    return out
+
+
+def equals(sym: SymState, s: GmemState) -> Any:
+    """The constraint ``sym == s``."""
+    parts = []
+    for name in PAGE_FIELDS:
+        arr = sym.f[name]
+        for i, v in enumerate(getattr(s, name)):
+            parts.append(arr[i] == v)
+    for name in REGION_FIELDS:
+        arr = sym.f[name]
+        for i, v in enumerate(getattr(s, name)):
+            parts.append(arr[i] == v)
+    for name, v in scalars_of(s).items():
+        parts.append(sym.f[name] == v)
+    return z3.And(parts)
+
+
+def canonical(sym: SymState) -> Any:
+    """Constraints making the symbolic encoding of a state unique."""
+    f = sym.f
+    return z3.And(
+        z3.Implies(z3.Not(f["vc_on"]), z3.And(f["vc_gfn"] == 0, z3.Not(f["vc_stale"]))),
+        z3.Implies(f["vm_op"] == VM_IDLE, z3.And(f["vm_lo"] == 0, f["vm_hi"] == 0,
+                                                 f["vm_pc"] == 0, f["vm_ret"] == 0)),
+        z3.Implies(f["vm_op"] == VM_POPULATE, z3.And(f["vm_hi"] == 0, f["vm_pc"] == 0,
+                                                     f["vm_ret"] == 0)),
+        z3.Implies(f["f_kind"] == 0, f["f_pfn"] == 0),
+    )
+
+
+def _val(m: z3.ModelRef, e: Any) -> Any:
+    v = m.eval(e, model_completion=True)
+    if z3.is_true(v):
+        return True
+    if z3.is_false(v):
+        return False
+    return v.as_long()
+
+
+def decode(m: z3.ModelRef, sym: SymState, pages: int, regions: int) -> GmemState:
+    f = sym.f
+    vals: dict[str, Any] = {}
+    for name, sort in PAGE_FIELDS.items():
+        items = tuple(_val(m, f[name][i]) for i in range(pages))
+        vals[name] = tuple(bool(x) for x in items) if sort == "bool" else items
+    for name in REGION_FIELDS:
+        vals[name] = tuple(bool(_val(m, f[name][i])) for i in range(regions))
+    sc = {n: _val(m, f[n]) for n in ("spec", "vc_on", "vc_gfn", "vc_stale", "vm_op", "vm_lo",
+                                     "vm_hi", "vm_pc", "vm_ret", "launched", "f_kind",
+                                     "f_pfn")}
+    vcpu = (sc["vc_gfn"], 1 if sc["vc_stale"] else 0) if sc["vc_on"] else ()
+    if sc["vm_op"] == VM_PUNCH:
+        vmm: tuple[Any, ...] = ("punch", sc["vm_lo"], sc["vm_hi"], PC_NAMES[sc["vm_pc"]],
+                                sc["vm_ret"])
+    elif sc["vm_op"] == VM_POPULATE:
+        vmm = ("populate", sc["vm_lo"])
+    else:
+        vmm = ()
+    fault = (FAULT_NAMES[sc["f_kind"]], sc["f_pfn"]) if sc["f_kind"] else ()
+    return GmemState(spec=sc["spec"], vcpu=vcpu, vmm=vmm, launched=bool(sc["launched"]),
+                     fault=fault, **vals)

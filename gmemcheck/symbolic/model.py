@@ -1,0 +1,180 @@
+"""The symbolic model of one design: a space, the encoded actions, and the helpers the
+engines and the agreement tests need (initial state, successors of a concrete state,
+the transition relation between two symbolic states with one indicator per action)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import z3
+
+from ..model.state import GmemState
+from . import actions as sa
+from .encode import canonical, decode, equals, scalars_of
+from .space import PAGE_FIELDS, REGION_FIELDS, SymState, Unrolled
+from .steps import unsupported
+
+
+class NoEncoding(Exception):
+    """The design (or a plug-in it uses) has no Z3 encoding."""
+
+
+@dataclass
+class Step:
+    """The symbolic step between states i and i+1: an indicator and argument variables
+    per action."""
+
+    ind: list[Any]
+    args: list[list[Any]]
+
+
+class SymModel:
+    def __init__(self, model: Any, pages_per_huge: int | None = None,
+                 regions: int | None = None) -> None:
+        why = unsupported(model.k)
+        if why:
+            raise NoEncoding(why)
+        self.model = model
+        from ..model.kernel import Kernel
+
+        b = dict(model.cfg.bounds)
+        if pages_per_huge is not None:
+            b["pages_per_huge"] = pages_per_huge
+        if regions is not None:
+            b["regions"] = regions
+        self.k = Kernel(model.cfg.axes, b) if b != model.cfg.bounds else model.k
+        self.space = Unrolled(self.k.N, self.k.R)
+        try:
+            self.actions = sa.build(self.k, model)
+        except KeyError as e:
+            raise NoEncoding(str(e).strip("'")) from None
+        self._cache: dict[str, Any] = {}
+
+    @property
+    def P(self) -> int:
+        return self.k.P
+
+    def fresh(self, tag: str) -> SymState:
+        return SymState.fresh(self.space, tag)
+
+    def init_constraint(self, s: SymState) -> Any:
+        from ..model.state import initial_state
+
+        return equals(s, initial_state(self.k.P, self.k.R, launched=False))
+
+    def canonical(self, s: SymState) -> Any:
+        return canonical(s)
+
+    def decode(self, m: z3.ModelRef, s: SymState) -> GmemState:
+        return decode(m, s, self.k.P, self.k.R)
+
+    # ---------------------------------------------------------------- relation
+    def step(self, pre: SymState, post: SymState, tag: str) -> tuple[Any, Step]:
+        """Exactly one action fires between ``pre`` and ``post``."""
+        inds, all_args, parts = [], [], []
+        for a in self.actions:
+            b = z3.Bool(f"{tag}.fire.{a.name}")
+            args = a.arg_vars(tag)
+            inds.append(b)
+            all_args.append(args)
+            parts.append(z3.Implies(b, z3.And(a.domain(self.k, args),
+                                              sa.transition(a, pre, post, args))))
+        parts.append(z3.PbEq([(b, 1) for b in inds], 1))
+        return z3.And(parts), Step(inds, all_args)
+
+    def decode_step(self, m: z3.ModelRef, st: Step) -> tuple[str, tuple[Any, ...]]:
+        for a, b, args in zip(self.actions, st.ind, st.args, strict=True):
+            if z3.is_true(m.eval(b, model_completion=True)):
+                vals = []
+                for v in args:
+                    x = m.eval(v, model_completion=True)
+                    vals.append(z3.is_true(x) if z3.is_bool(x) else x.as_long())
+                return a.name, tuple(vals)
+        raise AssertionError("no action fired in the model")
+
+    # ---------------------------------------------------------------- successors
+    def _effects(self, a: sa.SymAction) -> tuple[SymState, list[Any], Any, SymState]:
+        if a.name not in self._cache:
+            pre = self.fresh("pre")
+            args = a.arg_vars("arg")
+            guard, eff = a.encode(pre, args)
+            self._cache[a.name] = (pre, args, guard, eff)
+        return self._cache[a.name]
+
+    def successors(self, s: GmemState) -> set[tuple[str, tuple[Any, ...], GmemState]]:
+        """Every (action, args, successor) the encoding allows from the concrete state
+        ``s``, by evaluating the encoded guard and effect (frame from ``modifies``)."""
+        out = set()
+        for a, ex in zip(self.actions, self.model.actions, strict=True):
+            pre, argv, guard, eff = self._effects(a)
+            base = _bindings(pre, s)
+            mod = sa.sym_fields(a.modifies)
+            for args in ex.domain:
+                subst = base + [(v, z3.BoolVal(x) if isinstance(x, bool) else z3.IntVal(x))
+                                for v, x in zip(argv, args, strict=True)]
+                dom = z3.simplify(z3.substitute(a.domain(self.k, argv), *subst))
+                if not z3.is_true(dom):
+                    continue
+                g = z3.simplify(z3.substitute(guard, *subst))
+                if not z3.is_true(g):
+                    assert z3.is_false(g), f"{a.name}{args}: guard not ground: {g}"
+                    continue
+                vals: dict[str, Any] = {}
+                for name, val in eff.f.items():
+                    src = val if name in mod else pre.f[name]
+                    vals[name] = _ground(src, subst, name)
+                out.add((a.name, args, _to_state(vals, self.k.P, self.k.R)))
+        return out
+
+
+def _bindings(sym: SymState, s: GmemState) -> list[tuple[Any, Any]]:
+    pairs: list[tuple[Any, Any]] = []
+    for name, sort in PAGE_FIELDS.items():
+        for i, v in enumerate(getattr(s, name)):
+            pairs.append((sym.f[name][i], z3.BoolVal(v) if sort == "bool" else z3.IntVal(v)))
+    for name in REGION_FIELDS:
+        for i, v in enumerate(getattr(s, name)):
+            pairs.append((sym.f[name][i], z3.BoolVal(v)))
+    for name, v in scalars_of(s).items():
+        pairs.append((sym.f[name], z3.BoolVal(v) if isinstance(v, bool) else z3.IntVal(v)))
+    return pairs
+
+
+def _ground(val: Any, subst: list[tuple[Any, Any]], name: str) -> Any:
+    def one(e: Any) -> Any:
+        x = z3.simplify(z3.substitute(e, *subst)) if isinstance(e, z3.ExprRef) else e
+        if isinstance(x, bool | int):
+            return x
+        if z3.is_true(x):
+            return True
+        if z3.is_false(x):
+            return False
+        if z3.is_int_value(x):
+            return x.as_long()
+        raise AssertionError(f"field {name}: effect not ground: {x}")
+
+    if hasattr(val, "items"):
+        return [one(e) for e in val.items]
+    return one(val)
+
+
+def _to_state(vals: dict[str, Any], pages: int, regions: int) -> GmemState:
+    from .work import FAULT_NAMES, PC_NAMES, VM_POPULATE, VM_PUNCH
+
+    f: dict[str, Any] = {}
+    for name, sort in PAGE_FIELDS.items():
+        f[name] = tuple(bool(x) for x in vals[name]) if sort == "bool" else tuple(vals[name])
+    for name in REGION_FIELDS:
+        f[name] = tuple(bool(x) for x in vals[name])
+    vcpu = (vals["vc_gfn"], 1 if vals["vc_stale"] else 0) if vals["vc_on"] else ()
+    if vals["vm_op"] == VM_PUNCH:
+        vmm: tuple[Any, ...] = ("punch", vals["vm_lo"], vals["vm_hi"],
+                                PC_NAMES[vals["vm_pc"]], vals["vm_ret"])
+    elif vals["vm_op"] == VM_POPULATE:
+        vmm = ("populate", vals["vm_lo"])
+    else:
+        vmm = ()
+    fault = (FAULT_NAMES[vals["f_kind"]], vals["f_pfn"]) if vals["f_kind"] else ()
+    return GmemState(spec=vals["spec"], vcpu=vcpu, vmm=vmm, launched=bool(vals["launched"]),
+                     fault=fault, **f)

@@ -1,0 +1,202 @@
+"""Symbolic states: the fields of :class:`GmemState` as Z3 terms, over one of two index
+backends.
+
+* :class:`Unrolled`: the number of pages is a Python int and every per-page field is a
+  list of Z3 terms; quantifiers over pages are expanded into finite conjunctions. Exact
+  and quantifier-free: used for BMC at the presets' bounds and for proofs at 512 pages.
+* :class:`Quantified`: per-page fields are Z3 arrays ``Int -> X``, new arrays are
+  lambdas, quantifiers over pages are Z3 quantifiers. The formula size does not depend on
+  the number of pages, which may even be a free variable: used for 262,144 pages and for
+  "every size at once". The solver may answer unknown; that is reported, never hidden.
+
+The encoding code (:mod:`.steps`, :mod:`.actions`) is written once against this API:
+``arr[i]`` reads (``i`` a Python int or a Z3 term), ``space.new(fn)`` builds the array
+``p -> fn(p)``, ``space.forall/exists(lo, hi, fn)`` quantify over page indices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import z3
+
+from ..model.state import FIELDS
+
+# sorts of the per-page fields (the region field dm4k is per region)
+PAGE_FIELDS: dict[str, str] = {
+    "order": "int", "uptodate": "bool", "dirty": "bool", "private": "bool", "held": "int",
+    "prepared": "bool", "content": "int", "attr": "bool", "npt": "int", "rmp": "int",
+    "leaked": "bool", "host": "int", "punched": "bool",
+}
+REGION_FIELDS = {"dm4k": "bool"}
+# scalar encoding of the tuple-valued fields
+SCALARS: dict[str, str] = {
+    "spec": "int",
+    "vc_on": "bool", "vc_gfn": "int", "vc_stale": "bool",
+    "vm_op": "int", "vm_lo": "int", "vm_hi": "int", "vm_pc": "int", "vm_ret": "int",
+    "launched": "bool",
+    "f_kind": "int", "f_pfn": "int",
+}
+assert set(PAGE_FIELDS) | set(REGION_FIELDS) | {"spec", "vcpu", "vmm", "launched", "fault"} \
+    == set(FIELDS)
+
+Expr = Any
+
+
+def _const(name: str, sort: str) -> Expr:
+    return z3.Bool(name) if sort == "bool" else z3.Int(name)
+
+
+class Space:
+    """Index backend: how per-page arrays, reads and quantifiers are expressed."""
+
+    P: Any      # number of pages: Python int (Unrolled) or Int expression
+    N: Any      # pages per huge folio
+    R: Any
+
+    def fresh_array(self, name: str, sort: str, length: Any) -> Any:
+        raise NotImplementedError
+
+    def new(self, fn: Callable[[Any], Expr], length: Any = None) -> Any:
+        raise NotImplementedError
+
+    def forall(self, lo: Any, hi: Any, fn: Callable[[Any], Expr]) -> Expr:
+        raise NotImplementedError
+
+    def exists(self, lo: Any, hi: Any, fn: Callable[[Any], Expr]) -> Expr:
+        return z3.Not(self.forall(lo, hi, lambda p: z3.Not(fn(p))))
+
+    def equal(self, a: Any, b: Any, length: Any = None) -> Expr:
+        raise NotImplementedError
+
+    def region_start(self, p: Any) -> Any:
+        return p - p % self.N
+
+
+class UArr:
+    """An unrolled array: a list of Z3 terms indexed by Python ints or Z3 terms."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[Expr]) -> None:
+        self.items = items
+
+    def __getitem__(self, i: Any) -> Expr:
+        if isinstance(i, int):
+            return self.items[i]
+        if z3.is_int_value(i):
+            return self.items[i.as_long()]
+        # symbolic index: an ite chain (the caller constrains i to the range)
+        out = self.items[-1]
+        for k in range(len(self.items) - 2, -1, -1):
+            out = z3.If(i == k, self.items[k], out)
+        return out
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class Unrolled(Space):
+    def __init__(self, pages_per_huge: int, regions: int) -> None:
+        self.N = pages_per_huge
+        self.R = regions
+        self.P = pages_per_huge * regions
+
+    def fresh_array(self, name: str, sort: str, length: Any) -> UArr:
+        return UArr([_const(f"{name}[{i}]", sort) for i in range(length)])
+
+    def new(self, fn: Callable[[Any], Expr], length: Any = None) -> UArr:
+        n = self.P if length is None else length
+        return UArr([fn(i) for i in range(n)])
+
+    def forall(self, lo: Any, hi: Any, fn: Callable[[Any], Expr]) -> Expr:
+        if isinstance(lo, int) and isinstance(hi, int):
+            return z3.And([fn(i) for i in range(max(lo, 0), min(hi, self.P))] or [True])
+        return z3.And([z3.Implies(z3.And(lo <= i, i < hi), fn(i)) for i in range(self.P)])
+
+    def equal(self, a: UArr, b: UArr, length: Any = None) -> Expr:
+        return z3.And([x == y for x, y in zip(a.items, b.items, strict=True)])
+
+
+class QArr:
+    """A quantified array: a Z3 array term."""
+
+    __slots__ = ("a",)
+
+    def __init__(self, a: Expr) -> None:
+        self.a = a
+
+    def __getitem__(self, i: Any) -> Expr:
+        return z3.Select(self.a, i)
+
+
+class Quantified(Space):
+    def __init__(self, pages_per_huge: Any, regions: Any) -> None:
+        self.N = pages_per_huge
+        self.R = regions
+        self.P = pages_per_huge * regions
+        self._n = 0
+
+    def _var(self) -> Expr:
+        self._n += 1
+        return z3.Int(f"_p{self._n}")
+
+    def fresh_array(self, name: str, sort: str, length: Any) -> QArr:
+        rng = z3.BoolSort() if sort == "bool" else z3.IntSort()
+        return QArr(z3.Array(name, z3.IntSort(), rng))
+
+    def new(self, fn: Callable[[Any], Expr], length: Any = None) -> QArr:
+        p = self._var()
+        return QArr(z3.Lambda([p], fn(p)))
+
+    def forall(self, lo: Any, hi: Any, fn: Callable[[Any], Expr]) -> Expr:
+        if isinstance(lo, int) and isinstance(hi, int) and hi - lo <= 2:
+            return z3.And([fn(i) for i in range(lo, hi)] or [True])
+        p = self._var()
+        return z3.ForAll([p], z3.Implies(z3.And(lo <= p, p < hi), fn(p)))
+
+    def equal(self, a: QArr, b: QArr, length: Any = None) -> Expr:
+        return a.a == b.a
+
+
+class SymState:
+    """One symbolic state: per-page arrays, per-region arrays, scalars."""
+
+    def __init__(self, space: Space, fields: dict[str, Any]) -> None:
+        self.space = space
+        self.f = fields
+
+    @classmethod
+    def fresh(cls, space: Space, tag: str) -> SymState:
+        f: dict[str, Any] = {}
+        for name, sort in PAGE_FIELDS.items():
+            f[name] = space.fresh_array(f"{tag}.{name}", sort, space.P)
+        for name, sort in REGION_FIELDS.items():
+            f[name] = space.fresh_array(f"{tag}.{name}", sort, space.R)
+        for name, sort in SCALARS.items():
+            f[name] = _const(f"{tag}.{name}", sort)
+        return cls(space, f)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["f"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def copy(self) -> SymState:
+        return SymState(self.space, dict(self.f))
+
+    def equal(self, other: SymState, only: set[str] | None = None) -> Expr:
+        sp = self.space
+        parts = []
+        for name in PAGE_FIELDS:
+            if only is None or name in only:
+                parts.append(sp.equal(self.f[name], other.f[name], sp.P))
+        for name in REGION_FIELDS:
+            if only is None or name in only:
+                parts.append(sp.equal(self.f[name], other.f[name], sp.R))
+        for name in SCALARS:
+            if only is None or name in only:
+                parts.append(self.f[name] == other.f[name])
+        return z3.And(parts)
