@@ -27,6 +27,7 @@ from .runner import (
     EXIT_OK,
     EXIT_USAGE,
     RunError,
+    SymOpts,
     exit_status,
     load_counterexample,
     run_preset,
@@ -85,8 +86,13 @@ def make_parser() -> Parser:
                    help="a plug-in adding design-axis values or properties (repeatable)")
     c.add_argument("--property", "-p", dest="props", action="append", metavar="NAME",
                    help="a property to check (repeatable; default: all)")
-    c.add_argument("--engine", default="bfs", choices=("bfs", "simulate"),
-                   help="bfs: exhaustive breadth-first search; simulate: seeded random walks")
+    c.add_argument("--engine", default="bfs",
+                   choices=("bfs", "simulate", "bmc", "kinduction", "strongest"),
+                   help="bfs: exhaustive breadth-first search; simulate: seeded random walks; "
+                   "bmc: Z3 bounded model checking up to --depth steps; kinduction: Z3 "
+                   "k-induction proofs of the safety properties; strongest: bfs, then a "
+                   "k-induction proof at pages_per_huge=--prove-at of every safety property "
+                   "that bfs found to hold")
     c.add_argument("--max-states", type=positive_int, help="cap on distinct states")
     c.add_argument("--max-depth", type=positive_int, help="cap on search depth")
     c.add_argument("--max-seconds", type=positive_float, help="cap on wall time per preset")
@@ -99,7 +105,15 @@ def make_parser() -> Parser:
     c.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress lines on stderr (default: only on a terminal)")
     c.add_argument("--walks", type=positive_int, default=200, help="simulate: number of walks")
-    c.add_argument("--depth", type=positive_int, default=60, help="simulate: steps per walk")
+    c.add_argument("--depth", type=positive_int, default=None,
+                   help="simulate: steps per walk (default 60); bmc: most steps (default 10)")
+    c.add_argument("--k", type=positive_int, default=1,
+                   help="kinduction/strongest: induction depth (default 1)")
+    c.add_argument("--prove-at", type=positive_int, default=512, metavar="PAGES",
+                   help="strongest: pages_per_huge of the induction proofs (default 512)")
+    c.add_argument("--solver-timeout", type=positive_float, metavar="SECONDS",
+                   help="bmc/kinduction: give up on one solver query after this long "
+                   "(inconclusive)")
     c.add_argument("--seed", type=nonneg_int, default=0, help="simulate: random seed")
 
     r = sub.add_parser("replay", help="replay a counterexample through the model")
@@ -154,11 +168,15 @@ def cmd_check(a: argparse.Namespace) -> int:
             print(f"gmemcheck: {name}: {info['states']:,} states, queue {info['queue']:,}, "
                   f"{info['rate']:,.0f} states/s, depth {info['depth']}", file=sys.stderr,
                   flush=True)
+        walk_depth = a.depth or 60
+        sym = SymOpts(depth=a.depth or 10, k=a.k, prove_at=a.prove_at,
+                      timeout_ms=int(a.solver_timeout * 1000) if a.solver_timeout else None)
         runs.append(run_preset(cfg, a.props, a.engine, caps, out,
-                               progress if show_progress else None, a.walks, a.depth, a.seed))
+                               progress if show_progress else None, a.walks, walk_depth,
+                               a.seed, sym))
         if a.engine == "simulate":
             runs[-1].notes.append(f"reproduce with --engine simulate --walks {a.walks} "
-                                  f"--depth {a.depth} --seed {a.seed}")
+                                  f"--depth {walk_depth} --seed {a.seed}")
     from . import report
 
     if a.format == "json":

@@ -16,7 +16,7 @@ from typing import Any
 from . import properties
 from .checker.core import Kind, Result, Trace, Verdict
 from .checker.explicit import Caps
-from .checker.run import check, steps
+from .checker.run import CheckRun, check, steps
 from .checker.traces import atomic_write, dump_itf, render_text, trace_to_itf
 from .model import Config, build
 
@@ -87,14 +87,29 @@ def exit_status(runs: list[PresetRun]) -> int:
     return EXIT_OK
 
 
-def trace_paths(out: Path, preset: str, prop: str) -> tuple[Path, Path]:
+def trace_paths(out: Path, preset: str, prop: str, cti: bool = False) -> tuple[Path, Path]:
     d = out / preset
-    return d / f"{prop}.itf.json", d / f"{prop}.txt"
+    x = ".cti" if cti else ""
+    return d / f"{prop}{x}.itf.json", d / f"{prop}{x}.txt"
 
 
-def write_trace(out: Path, model: Any, cfg: Config, v: Verdict, kind: str) -> Path:
-    """Write the ITF and text forms of a counterexample, atomically."""
-    itf_path, txt_path = trace_paths(out, cfg.name, v.property)
+def model_at(model: Any, trace: Trace) -> Any:
+    """The model whose size is that of ``trace`` (a CTI may be at another size)."""
+    pages = len(trace.init.order)
+    if pages == model.k.P:
+        return model
+    import copy
+
+    cfg = copy.deepcopy(model.cfg)
+    cfg.bounds = dict(cfg.bounds, pages_per_huge=pages // model.k.R)
+    return build(cfg, getattr(model, "plugin_ids", None))
+
+
+def write_trace(out: Path, model: Any, cfg: Config, v: Verdict, kind: str,
+                cti: bool = False) -> Path:
+    """Write the ITF and text forms of a counterexample (or, with ``cti``, of a
+    counterexample to induction), atomically."""
+    itf_path, txt_path = trace_paths(out, cfg.name, v.property, cti)
     assert v.trace is not None
     meta = {
         "description": f"gmemcheck counterexample: {v.property} on {cfg.name}",
@@ -117,10 +132,14 @@ def header_lines(cfg: Config, v: Verdict, kind: str, itf_path: Path) -> list[str
     assert t is not None
     what = {"liveness": "lasso", "deadlock": "path to a deadlock",
             "recoverable": "path to a state that cannot recover"}.get(kind, "counterexample")
+    if t.origin == "arbitrary":
+        what = "counterexample to induction (NOT from an initial state)"
     lines = [
         f"gmemcheck {what}: property {v.property} ({kind}) on preset {cfg.name}",
         f"{cfg.description}" if cfg.description else "",
-        f"violated in {steps(len(t))} ({v.engine}, {v.bound})",
+        f"violated in {steps(len(t))} ({v.engine}, {v.bound})" if t.origin == "init" else
+        f"{steps(len(t))} from an arbitrary state satisfying the lemmas ({v.engine}, "
+        f"{v.bound})",
     ]
     if v.reason:
         lines.append(v.reason)
@@ -129,9 +148,70 @@ def header_lines(cfg: Config, v: Verdict, kind: str, itf_path: Path) -> list[str
     return [ln for ln in lines if ln]
 
 
+@dataclass
+class SymOpts:
+    """Options of the Z3 engines: BMC depth, induction depth k, and the
+    ``pages_per_huge`` at which ``--engine strongest`` tries its proofs."""
+
+    depth: int = 10
+    k: int = 1
+    prove_at: int = 512
+    timeout_ms: int | None = None
+
+
+def symbolic_check(model: Any, props: list[Any], engine: str, sym: SymOpts) -> CheckRun:
+    """Run the bmc or kinduction engine (gmemcheck/symbolic/) as a CheckRun."""
+    import time
+
+    from .symbolic.bmc import bmc
+    from .symbolic.kind import kinduction
+
+    t0 = time.perf_counter()
+    if engine == "bmc":
+        verdicts = bmc(model, props, sym.depth, sym.timeout_ms)
+        depth = sym.depth
+    else:
+        verdicts = kinduction(model, props, k=sym.k, timeout_ms=sym.timeout_ms)
+        depth = sym.k
+    return CheckRun(verdicts, engine, 0, 0, depth, time.perf_counter() - t0, False, {})
+
+
+def strongest(model: Any, cfg: Config, props: list[Any], run: CheckRun, sym: SymOpts) -> None:
+    """Upgrade each safety or deadlock verdict that the exhaustive explicit run found
+    to hold into a k-induction proof at ``pages_per_huge = sym.prove_at`` where one
+    goes through; otherwise keep the explicit verdict and say why in its reason."""
+    import copy
+
+    from .symbolic.kind import kinduction
+
+    cand = [v for v in run.verdicts if v.result is Result.HOLDS
+            and v.kind in (Kind.SAFETY, Kind.DEADLOCK)]
+    if not cand:
+        return
+    big = copy.deepcopy(cfg)
+    big.bounds = dict(cfg.bounds, pages_per_huge=sym.prove_at)
+    big_model = build(big, getattr(model, "plugin_ids", None))
+    by = {p.name: p for p in props}
+    proofs = kinduction(big_model, [by[v.property] for v in cand], k=sym.k,
+                        timeout_ms=sym.timeout_ms, mine_from=model)
+    got = {v.property: v for v in proofs}
+    for i, v in enumerate(run.verdicts):
+        pv = got.get(v.property)
+        if pv is None:
+            continue
+        if pv.result is Result.HOLDS:
+            pv.reason = f"also explored exhaustively at pages_per_huge={model.k.N} (bfs)"
+            run.verdicts[i] = pv
+        else:
+            v.reason = (f"exhaustive at pages_per_huge={model.k.N}; k-induction at "
+                        f"pages_per_huge={sym.prove_at}: {pv.reason}")
+            v.stats["cti"] = pv.trace
+
+
 def run_preset(cfg: Config, names: list[str] | None, engine: str, caps: Caps,
                out: Path | None, progress: Callable[[dict[str, Any]], None] | None = None,
-               walks: int = 100, depth: int = 50, seed: int = 0) -> PresetRun:
+               walks: int = 100, depth: int = 50, seed: int = 0,
+               sym: SymOpts | None = None) -> PresetRun:
     from .plugins import PluginError, check_contract, used_by
 
     plugin_ids = used_by(cfg.axes)
@@ -142,7 +222,7 @@ def run_preset(cfg: Config, names: list[str] | None, engine: str, caps: Caps,
         except PluginError as e:
             raise RunError(str(e)) from None
     pages = model.k.P
-    if engine == "bfs" and pages > MAX_EXPLICIT_PAGES and caps.max_states is None \
+    if engine in ("bfs", "strongest") and pages > MAX_EXPLICIT_PAGES and caps.max_states is None \
             and caps.max_seconds is None:
         raise RunError(f"{cfg.name}: {pages} pages is too large to explore exhaustively "
                        f"(at most {MAX_EXPLICIT_PAGES}); use --engine bmc or kinduction, or "
@@ -150,8 +230,14 @@ def run_preset(cfg: Config, names: list[str] | None, engine: str, caps: Caps,
     props = properties.select(model, names)
     wanted = names or list(properties.REGISTRY)
     applicable = {p.name for p in props}
-    run = check(model, props, engine=engine, caps=caps, progress=progress, walks=walks,
-                walk_depth=depth, seed=seed)
+    sym = sym or SymOpts()
+    if engine in ("bmc", "kinduction"):
+        run = symbolic_check(model, props, engine, sym)
+    else:
+        run = check(model, props, engine="bfs" if engine == "strongest" else engine,
+                    caps=caps, progress=progress, walks=walks, walk_depth=depth, seed=seed)
+        if engine == "strongest" and run.complete:
+            strongest(model, cfg, props, run, sym)
     pr = PresetRun(cfg.name, cfg.description, run.engine, run.states, run.transitions,
                    run.seconds, run.complete, cfg.expect_states, run.coverage, notes=run.notes)
     by_name = {v.property: v for v in run.verdicts}
@@ -168,6 +254,9 @@ def run_preset(cfg: Config, names: list[str] | None, engine: str, caps: Caps,
             itf_path, txt_path = trace_paths(out, cfg.name, name)
             if v.result is Result.VIOLATED and v.trace is not None:
                 path = str(write_trace(out, model, cfg, v, v.kind.value))
+            elif v.trace is not None and v.trace.origin == "arbitrary":
+                path = str(write_trace(out, model_at(model, v.trace), cfg, v,
+                                       v.kind.value, cti=True))
             elif v.result in (Result.HOLDS,) or (v.result is Result.VIOLATED
                                                  and v.kind is Kind.REACHABLE):
                 for p in (itf_path, txt_path):

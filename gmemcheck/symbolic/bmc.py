@@ -67,18 +67,30 @@ def bmc(model: Any, props: list[Property], depth: int, timeout_ms: int | None = 
     names = [a.name for a in sm.actions]
     unknown: dict[str, str] = {}
     for d in range(depth + 1):
+        targets = []
         for p, sp in todo:
             if p.name in out:
                 continue
             if sp.state is not None:
                 goal = sp.state(sm, states[d])
-                target = goal if p.kind is Kind.REACHABLE else z3.Not(goal)
             else:
                 if d == 0:
                     continue
                 lab = Label(names, labels[-1].ind, labels[-1].args)
                 goal = sp.step(sm, states[d - 1], states[d], lab)
-                target = goal if p.kind is Kind.REACHABLE else z3.Not(goal)
+            targets.append((p, goal if p.kind is Kind.REACHABLE else z3.Not(goal)))
+        # one query for all of them first: most depths answer unsat for every property
+        if targets:
+            solver.push()
+            solver.add(z3.Or([t for _, t in targets]))
+            r_any = solver.check()
+            if r_any == z3.unknown:
+                for p, _ in targets:
+                    unknown[p.name] = solver.reason_unknown()
+            solver.pop()
+            if r_any != z3.sat:
+                targets = []
+        for p, target in targets:
             solver.push()
             solver.add(target)
             r = solver.check()

@@ -1,0 +1,378 @@
+"""k-induction with Houdini-pruned strengthening lemmas.
+
+For the size being proved (``pages_per_huge`` and ``regions``, by default the preset's
+own), the engine looks for the largest set of items, drawn from
+
+* the hand-written well-formedness lemmas (:func:`.lemmas.well_formed`),
+* the candidate lemmas mined from the preset's explicit reachable set (:func:`.lemmas.mine`),
+* every state safety property of the design (the goals asked for and the others),
+
+that holds in the states within ``k - 1`` steps of the initial state (base case) and is
+preserved by ``k`` consecutive steps from arbitrary states satisfying it (induction
+step). Items the solver refutes are dropped and the query repeated (Houdini); what is
+left is an inductive invariant, so each goal left in it is proved for traces of any
+length at that size. A goal that is dropped in the induction step is INCONCLUSIVE with
+the counterexample-to-induction: ``k`` steps from a state that need not be reachable
+(``origin = "arbitrary"``), naming the action and the property; never VIOLATED. Step
+properties and deadlock freedom are then checked from every state of the invariant.
+
+Lemmas stay lemmas: the verdicts report goals only, and the number of lemmas used is in
+the statistics.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import z3
+
+from ..checker.core import EngineBug, Kind, Property, Result, Step, Trace, Verdict
+from ..checker.explicit import Caps, explore
+from ..checker.replay import ReplayError, replay
+from . import lemmas as lm
+from .model import NoEncoding, SymModel
+from .props import SYM, Label, deadlock_free
+
+ENGINE = "kinduction"
+MINE_MAX_STATES = 400_000
+
+
+@dataclass
+class Item:
+    name: str
+    role: str                  # "wf" | "lemma" | "goal" | "aux" (a non-goal property)
+    fn: Any                    # SymState -> BoolRef
+    alive: bool = True
+    cti: Trace | None = None
+    cti_action: str = ""
+
+
+def _size(sm: SymModel, k: int) -> str:
+    return f"k={k}, pages_per_huge={sm.k.N}, regions={sm.k.R}"
+
+
+def explicit_at(model: Any, sm: SymModel) -> Any:
+    """The explicit model at the symbolic model's size (for replaying its traces)."""
+    if sm.k is model.k:
+        return model
+    from ..model.build import GmemModel
+
+    cfg = copy.deepcopy(model.cfg)
+    cfg.bounds = dict(sm.k.bounds)
+    return GmemModel(cfg, getattr(model, "plugin_ids", None))
+
+
+def _decode_path(sm: SymModel, m: z3.ModelRef, states: list[Any], labels: list[Any],
+                 exp_model: Any, origin: str) -> Trace:
+    exp = {a.name: a for a in exp_model.actions}
+    init = sm.decode(m, states[0])
+    out = []
+    for i, st in enumerate(labels):
+        name, args = sm.decode_step(m, st)
+        pre, post = sm.decode(m, states[i]), sm.decode(m, states[i + 1])
+        a = exp[name]
+        out.append(Step(name, args, post, a.explain(pre, args) if a.explain else None))
+    return Trace(init, tuple(out), origin=origin)
+
+
+def small_copy(model: Any) -> Any:
+    """The same design at two pages per huge folio and at most two regions, the size
+    the presets are explored at (the atoms of the mined lemmas do not depend on the
+    size, and Houdini re-checks every lemma at the size being proved)."""
+    if model.k.N <= 2 and model.k.R <= 2:
+        return model
+    from ..model.build import GmemModel
+
+    cfg = copy.deepcopy(model.cfg)
+    cfg.bounds = dict(cfg.bounds, pages_per_huge=2, regions=min(model.k.R, 2))
+    return GmemModel(cfg, getattr(model, "plugin_ids", None))
+
+
+def mined_lemmas(model: Any, max_states: int = MINE_MAX_STATES) -> tuple[list[lm.Lemma], int]:
+    exp = explore(model, [], Caps(max_states=max_states), stop_when_resolved=False)
+    return lm.mine(model, exp.states), len(exp.states)
+
+
+def kinduction(model: Any, props: list[Property], k: int = 1,
+               pages_per_huge: int | None = None, regions: int | None = None,
+               timeout_ms: int | None = None, use_mined: bool = True,
+               mine_from: Any = None, log: Any = None) -> list[Verdict]:
+    """Prove the safety and deadlock properties among ``props`` on ``model`` (at its
+    own size, or at ``pages_per_huge``/``regions`` if given). Candidate lemmas are
+    mined from the explicit reachable set of ``mine_from`` (default: ``model`` itself
+    if it is small enough to explore, else ``model`` at ``pages_per_huge = 2``)."""
+    t0 = time.perf_counter()
+    try:
+        sm = SymModel(model, pages_per_huge, regions)
+    except NoEncoding as e:
+        return [Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, "-", reason=str(e))
+                for p in props]
+    size = _size(sm, k)
+    out: dict[str, Verdict] = {}
+    goals_state, goals_step, deadlock = [], [], None
+    for p in props:
+        sp = SYM.get(p.name)
+        if p.kind in (Kind.LIVENESS, Kind.RECOVERABLE, Kind.REACHABLE):
+            out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, "-",
+                                  reason="k-induction proves safety properties; use bfs "
+                                         "(or bmc for reachability)")
+        elif sp is None:
+            out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, "-",
+                                  reason=f"property {p.name} has no Z3 encoding")
+        elif p.kind is Kind.DEADLOCK:
+            deadlock = p
+        elif sp.state is not None:
+            goals_state.append(p)
+        else:
+            goals_step.append(p)
+
+    # ------------------------------------------------------------- the items
+    def build_items(sm: SymModel, mined: list[lm.Lemma]) -> list[Item]:
+        def wf_item(i: int) -> Any:
+            return lambda s: lm.well_formed(sm, s)[i][1]
+
+        probe = sm.fresh("probe")
+        items = [Item(f"wf: {name}", "wf", wf_item(i))
+                 for i, (name, _) in enumerate(lm.well_formed(sm, probe))]
+        goal_names = {p.name for p in goals_state}
+        applicable = {p.name for p in model_props(model)}
+        for name, sp in SYM.items():
+            if sp.state is None or name == "no-deadlock" or name.startswith("reach-") \
+                    or name not in applicable:
+                continue
+            items.append(Item(name, "goal" if name in goal_names else "aux",
+                              lambda s, sp=sp: sp.state(sm, s)))
+        for lem in mined:
+            items.append(Item(f"lemma: {lem.name}", "lemma",
+                              lambda s, lem=lem: z3.And([lem.z(s, p, sm.k)
+                                                         for p in range(sm.P)])))
+        return items
+
+    mined: list[lm.Lemma] = []
+    mined_from = 0
+    if use_mined:
+        small_model = mine_from if mine_from is not None else small_copy(model)
+        mined, mined_from = mined_lemmas(small_model)
+        if small_model.k.P != sm.k.P:
+            # prune at the preset's own (small) size first: a lemma that is not
+            # inductive there is very unlikely to be at the large one, and each lemma
+            # costs a conjunction over every page at the large size
+            small = SymModel(small_model)
+            sitems = build_items(small, mined)
+            _houdini(small, sitems, k, timeout_ms, small_model, None)
+            keep = {it.name for it in sitems if it.alive and it.role == "lemma"}
+            if log:
+                log(f"{len(keep)} of {len(mined)} mined lemmas inductive at the preset's size")
+            mined = [m for m in mined if f"lemma: {m.name}" in keep]
+    items = build_items(sm, mined)
+    if log:
+        log(f"{len(items)} items ({len(mined)} mined lemmas from {mined_from} states), "
+            f"building the {k}-step relation at {size}")
+    exp_model = explicit_at(model, sm)
+    states, labels, at, base_fail, unknown, rounds = _houdini(sm, items, k, timeout_ms,
+                                                              exp_model, log)
+    inv = [i for i, it in enumerate(items) if it.alive]
+    broken_wf = [it.name for it in items if it.role == "wf" and not it.alive]
+    stats = {"lemmas": sum(items[i].role == "lemma" for i in inv), "rounds": rounds,
+             "mined_from_states": mined_from, "pages_per_huge": sm.k.N, "regions": sm.k.R,
+             "k": k}
+
+    def cti_verdict(p: Property, trace: Trace, why: str) -> Verdict:
+        try:
+            replay(exp_model, trace)
+        except ReplayError as e:
+            raise EngineBug(f"k-induction CTI for {p.name} does not replay: {e}") from e
+        last = trace.steps[-1]
+        return Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, f"induction ({size})",
+                       trace=trace, stats=dict(stats),
+                       reason=f"induction step fails: {last.action}{tuple(last.args)} from a "
+                              f"state that need not be reachable {why}")
+
+    for p in goals_state:
+        it = next(x for x in items if x.name == p.name)
+        if p.name in base_fail:
+            out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,
+                                  reason=base_fail[p.name])
+        elif unknown:
+            out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,
+                                  reason=f"solver unknown: {unknown}")
+        elif it.alive:
+            out[p.name] = Verdict(p.name, p.kind, Result.HOLDS, ENGINE,
+                                  f"proved ({size})", stats=dict(stats))
+        else:
+            assert it.cti is not None
+            out[p.name] = cti_verdict(p, it.cti, f"violates {p.name}")
+
+    # ------------------------------------------------------------- step goals, deadlock
+    if goals_step or deadlock is not None:
+        s = z3.Solver()
+        if timeout_ms:
+            s.set("timeout", timeout_ms)
+        s.add(sm.canonical(states[0]), sm.canonical(states[1]), labels[0][0])
+        for i in inv:
+            s.add(at(i, 0))
+        names = [a.name for a in sm.actions]
+        lab = Label(names, labels[0][1].ind, labels[0][1].args)
+        for p in goals_step:
+            if unknown:
+                out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,
+                                      reason=f"solver unknown: {unknown}")
+                continue
+            s.push()
+            s.add(z3.Not(SYM[p.name].step(sm, states[0], states[1], lab)))
+            r = s.check()
+            if r == z3.unsat:
+                out[p.name] = Verdict(p.name, p.kind, Result.HOLDS, ENGINE,
+                                      f"proved ({size})", stats=dict(stats))
+            elif r == z3.sat:
+                tr = _decode_path(sm, s.model(), states[:2], [labels[0][1]], exp_model,
+                                  "arbitrary")
+                out[p.name] = cti_verdict(p, tr, f"violates {p.name} (from the invariant)")
+            else:
+                out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,
+                                      reason=f"solver unknown: {s.reason_unknown()}")
+            s.pop()
+        if deadlock is not None:
+            out[deadlock.name] = _deadlock(sm, s, states, deadlock, size, stats, exp_model,
+                                           unknown)
+    seconds = time.perf_counter() - t0
+    for v in out.values():
+        v.stats.setdefault("seconds", round(seconds, 3))
+        if broken_wf and v.result is Result.HOLDS:
+            pass  # a dropped well-formedness lemma only weakens the invariant
+    if broken_wf and log:
+        log(f"well-formedness lemmas not inductive: {broken_wf}")
+    return [out[p.name] for p in props]
+
+
+def _houdini(sm: SymModel, items: list[Item], k: int, timeout_ms: int | None,
+             exp_model: Any, log: Any) -> tuple[Any, ...]:
+    """Drop items until the rest hold within ``k - 1`` steps of the initial state and
+    are preserved by ``k`` steps from any state satisfying them."""
+    states = [sm.fresh("s0")]
+    labels: list[Any] = []
+    for d in range(k):
+        nxt = sm.fresh(f"s{d + 1}")
+        rel, st = sm.step(states[d], nxt, f"t{d}")
+        states.append(nxt)
+        labels.append((rel, st))
+    cache: dict[tuple[int, int], Any] = {}
+
+    def at(it_idx: int, d: int) -> Any:
+        key = (it_idx, d)
+        if key not in cache:
+            cache[key] = items[it_idx].fn(states[d])
+        return cache[key]
+
+    # base case
+    base = z3.Solver()
+    if timeout_ms:
+        base.set("timeout", timeout_ms)
+    base.add(sm.init_constraint(states[0]), sm.canonical(states[0]))
+    for d in range(k - 1):
+        base.add(labels[d][0], sm.canonical(states[d + 1]))
+    unknown = ""
+    base_fail: dict[str, str] = {}
+    while True:
+        live = [i for i, it in enumerate(items) if it.alive]
+        base.push()
+        base.add(z3.Or([z3.Not(at(i, d)) for i in live for d in range(k)]))
+        r = base.check()
+        if r == z3.sat:
+            m = base.model()
+            for i in live:
+                if any(z3.is_false(m.eval(at(i, d), model_completion=True)) for d in range(k)):
+                    items[i].alive = False
+                    if items[i].role == "goal":
+                        base_fail[items[i].name] = "fails within " \
+                            f"{k - 1} steps of an initial state: a real violation (run bmc)"
+        base.pop()
+        if r != z3.sat:
+            if r == z3.unknown:
+                unknown = base.reason_unknown()
+            break
+    if log:
+        log(f"base case: {sum(it.alive for it in items)} items left")
+    # induction step
+    step = z3.Solver()
+    if timeout_ms:
+        step.set("timeout", timeout_ms)
+    lits = [z3.Bool(f"use.{i}") for i in range(len(items))]
+    for i, it in enumerate(items):
+        if it.alive:
+            step.add(z3.Implies(lits[i], z3.And([at(i, d) for d in range(k)])))
+    for d in range(k + 1):
+        step.add(sm.canonical(states[d]))
+    for rel, _ in labels:
+        step.add(rel)
+    rounds = 0
+    while not unknown:
+        live = [i for i, it in enumerate(items) if it.alive]
+        rounds += 1
+        step.push()
+        step.add(z3.Or([z3.Not(at(i, k)) for i in live]))
+        r = step.check([lits[i] for i in live])
+        if r == z3.sat:
+            m = step.model()
+            cti = None
+            fired = sm.decode_step(m, labels[-1][1])
+            for i in live:
+                if z3.is_false(m.eval(at(i, k), model_completion=True)):
+                    items[i].alive = False
+                    if items[i].role == "goal":
+                        if cti is None:
+                            cti = _decode_path(sm, m, states, [st for _, st in labels],
+                                               exp_model, "arbitrary")
+                        items[i].cti = cti
+                        items[i].cti_action = cti.steps[-1].action
+            if log:
+                gone = [items[i].name for i in live if not items[i].alive]
+                log(f"round {rounds}: {fired[0]}{fired[1]} dropped {len(gone)}: "
+                    + "; ".join(gone[:6]) + (" ..." if len(gone) > 6 else ""))
+        elif r == z3.unknown:
+            unknown = step.reason_unknown()
+        step.pop()
+        if r != z3.sat:
+            break
+    return states, labels, at, base_fail, unknown, rounds
+
+
+DEADLOCK_MAX_GUARDS = 20_000
+
+
+def _deadlock(sm: SymModel, s: z3.Solver, states: list[Any], p: Property, size: str,
+              stats: dict[str, Any], exp_model: Any, unknown: str) -> Verdict:
+    if unknown:
+        return Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,
+                       reason=f"solver unknown: {unknown}")
+    n = sum(len(a.domain) for a in exp_model.actions)
+    if n > DEADLOCK_MAX_GUARDS:
+        return Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,
+                       reason=f"deadlock freedom needs every guard enumerated ({n} action "
+                              f"instances at this size, at most {DEADLOCK_MAX_GUARDS})")
+    s.push()
+    s.add(z3.Not(deadlock_free(sm, states[0])))
+    r = s.check()
+    try:
+        if r == z3.unsat:
+            return Verdict(p.name, p.kind, Result.HOLDS, ENGINE, f"proved ({size})",
+                           stats=dict(stats))
+        if r == z3.sat:
+            st = sm.decode(s.model(), states[0])
+            return Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, f"induction ({size})",
+                           trace=Trace(st, (), origin="arbitrary"), stats=dict(stats),
+                           reason="a state satisfying the invariant has no enabled action "
+                                  "(it need not be reachable)")
+        return Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,
+                       reason=f"solver unknown: {s.reason_unknown()}")
+    finally:
+        s.pop()
+
+
+def model_props(model: Any) -> list[Property]:
+    from .. import properties
+
+    return properties.for_model(model)

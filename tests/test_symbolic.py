@@ -1,0 +1,282 @@
+"""The Z3 side agrees with the explicit side: successors, properties, shortest
+violations; k-induction proves what it should and reports what it cannot; a broken
+encoding is caught."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import z3
+from helpers import model
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gmemcheck import properties
+from gmemcheck.checker.core import EngineBug, Kind, Result
+from gmemcheck.checker.explicit import explore, successors
+from gmemcheck.model.config import builtin_presets
+from gmemcheck.symbolic import actions as sa
+from gmemcheck.symbolic.bmc import bmc
+from gmemcheck.symbolic.kind import kinduction
+from gmemcheck.symbolic.model import NoEncoding, SymModel, _bindings
+from gmemcheck.symbolic.props import SYM, Label
+
+PRESETS = builtin_presets()
+SIZES = [(), ("pages_per_huge=4", "regions=2"), ("pages_per_huge=8",)]
+
+
+def prop(m: Any, name: str) -> Any:
+    return properties.select(m, [name])[0]
+
+
+def explicit_succ(m: Any, s: Any) -> set[tuple[str, tuple[Any, ...], Any]]:
+    return set() if m.terminal(s) else set(successors(m, s))
+
+
+def walk(m: Any, choices: list[int]) -> list[Any]:
+    s = next(iter(m.init_states()))
+    out = [s]
+    for c in choices:
+        nxt = sorted(explicit_succ(m, s), key=lambda x: (x[0], x[1]))
+        if not nxt:
+            break
+        s = nxt[c % len(nxt)][2]
+        out.append(s)
+    return out
+
+
+# --------------------------------------------------------------------- successors
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(preset=st.sampled_from(PRESETS), size=st.sampled_from(SIZES),
+       choices=st.lists(st.integers(0, 10_000), min_size=0, max_size=14))
+def test_explicit_and_z3_successors_agree(preset: str, size: tuple[str, ...],
+                                          choices: list[int]) -> None:
+    m = model(preset, *size)
+    sm = SymModel(m)
+    s = walk(m, choices)[-1]
+    sym = sm.successors(s) if not m.terminal(s) else set()
+    assert sym == explicit_succ(m, s)
+
+
+def test_successor_sets_are_not_trivial() -> None:
+    """The agreement above compares non-empty sets on most states."""
+    m = model("rfc-thp")
+    sm = SymModel(m)
+    states = explore(m, caps=None).states[:30]
+    sizes = [len(sm.successors(s)) for s in states]
+    assert sizes == [len(explicit_succ(m, s)) for s in states]
+    assert sum(sizes) >= 150 and min(sizes) >= 1
+
+
+def broken(sm: SymModel, name: str, field: str) -> None:
+    """Break one action of ``sm``: ``field`` keeps its pre-state value."""
+    a = next(x for x in sm.actions if x.name == name)
+    enc = a.encode
+
+    def bad(s: Any, args: list[Any]) -> Any:
+        guard, post = enc(s, args)
+        post = post.copy()
+        post.f[field] = s.f[field]
+        return guard, post
+
+    i = sm.actions.index(a)
+    sm.actions[i] = sa.SymAction(a.name, a.params, a.sorts, a.domain, bad, a.modifies,
+                                 a.environment)
+    sm._cache.clear()
+
+
+def test_broken_encoding_is_caught_by_the_agreement_check() -> None:
+    # sev_gmem_invalidate forgotten: truncate no longer makes freed pages shared
+    m = model("mainline-6.13")
+    sm = SymModel(m)
+    broken(sm, "truncate_inode_pages_range", "rmp")
+    exp = explore(m)
+    punching = [s for s in exp.states if s.vmm and s.vmm[0] == "punch"
+                and any(x != 0 for x in s.rmp)]
+    assert any(sm.successors(s) != explicit_succ(m, s) for s in punching[:40])
+    # and the unbroken encoding agrees on the same states
+    good = SymModel(m)
+    assert all(good.successors(s) == explicit_succ(m, s) for s in punching[:10])
+
+
+def test_broken_encoding_trace_fails_replay_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    m = model("mainline-6.13")
+    orig = SymModel.__init__
+
+    def init(self: SymModel, *a: Any, **kw: Any) -> None:
+        orig(self, *a, **kw)
+        broken(self, "truncate_inode_pages_range", "rmp")
+
+    monkeypatch.setattr(SymModel, "__init__", init)
+    with pytest.raises(EngineBug, match="does not replay"):
+        bmc(m, [prop(m, "freed-pages-are-shared")], 4)
+
+
+# --------------------------------------------------------------------- properties
+def ground(e: Any, pairs: list[tuple[Any, Any]]) -> bool:
+    x = z3.simplify(z3.substitute(e, *pairs))
+    assert z3.is_true(x) or z3.is_false(x), x
+    return z3.is_true(x)
+
+
+@pytest.mark.parametrize("preset", ["rfc-thp", "hugetlb", "mainline-latest-rmp-fail",
+                                    "thp-folio-private", "rfc-thp-tdx"])
+def test_symbolic_properties_agree_with_python(preset: str) -> None:
+    m = model(preset)
+    sm = SymModel(m)
+    props = [p for p in properties.for_model(m) if p.name in SYM
+             and p.kind in (Kind.SAFETY, Kind.REACHABLE)]
+    exp = explore(m)
+    rng = random.Random(5)
+    pre_s, post_s = sm.fresh("a"), sm.fresh("b")
+    names = [a.name for a in sm.actions]
+    ind = [z3.Bool(f"ind.{n}") for n in names]
+    args = [a.arg_vars("lab") for a in sm.actions]
+    lab = Label(names, ind, args)
+    seen = {p.name: set() for p in props}
+    for s in rng.sample(exp.states, 60):
+        for name, a_args, t in sorted(explicit_succ(m, s), key=lambda x: (x[0], x[1]))[:6]:
+            pairs = _bindings(pre_s, s) + _bindings(post_s, t)
+            j = names.index(name)
+            pairs += [(b, z3.BoolVal(i == j)) for i, b in enumerate(ind)]
+            for i, vs in enumerate(args):
+                vals = a_args if i == j else [False if z3.is_bool(v) else 0 for v in vs]
+                pairs += [(v, z3.BoolVal(x) if isinstance(x, bool) else z3.IntVal(x))
+                          for v, x in zip(vs, vals, strict=True)]
+            for p in props:
+                sp = SYM[p.name]
+                if sp.state is not None:
+                    want = p.predicate(t)
+                    got = ground(sp.state(sm, post_s), pairs)
+                else:
+                    want = p.step(s, (name, a_args), t)
+                    got = ground(sp.step(sm, pre_s, post_s, lab), pairs)
+                assert got == want, (p.name, s, name, a_args)
+                seen[p.name].add(want)
+    # both truth values were exercised for most properties
+    assert sum(len(v) == 2 for v in seen.values()) >= 3
+
+
+# --------------------------------------------------------------------- BMC vs BFS
+BMC_MAX_DEPTH = 5   # the longer ones run in bench/symbolic.py
+
+
+def _bfs_lengths(preset: str) -> dict[str, int]:
+    m = model(preset)
+    from gmemcheck.checker.run import check
+
+    run = check(m, [p for p in properties.for_model(m) if p.kind in
+                    (Kind.SAFETY, Kind.DEADLOCK)])
+    return {v.property: len(v.trace) for v in run.verdicts
+            if v.result is Result.VIOLATED and v.trace is not None}
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_bmc_finds_the_bfs_shortest_length(preset: str) -> None:
+    lengths = {p: n for p, n in _bfs_lengths(preset).items() if n <= BMC_MAX_DEPTH}
+    if not lengths:
+        pytest.skip(f"{preset}: no violation within {BMC_MAX_DEPTH} steps")
+    m = model(preset)
+    props = properties.select(m, list(lengths))
+    verdicts = bmc(m, props, max(lengths.values()))
+    for v in verdicts:
+        assert v.result is Result.VIOLATED, v
+        assert v.trace is not None and v.trace.origin == "init"
+        assert len(v.trace) == lengths[v.property], v.property
+
+
+def test_bmc_bounded_and_witness_verdicts() -> None:
+    m = model("rfc-thp")
+    props = properties.select(m, ["freed-pages-are-shared", "reach-rmp-2m-entry",
+                                  "reach-split-failed-clean"])
+    v = {x.property: x for x in bmc(m, props, 4)}
+    assert v["freed-pages-are-shared"].result is Result.HOLDS_BOUNDED
+    assert v["freed-pages-are-shared"].bound == "depth<=4"
+    assert v["reach-rmp-2m-entry"].result is Result.HOLDS
+    assert v["reach-rmp-2m-entry"].bound == "witness: 2 steps"
+    assert v["reach-split-failed-clean"].bound == "witness: 4 steps"
+
+
+# --------------------------------------------------------------------- k-induction
+def test_kinduction_proves_every_holding_safety_property_of_mainline() -> None:
+    m = model("mainline-6.13")
+    props = [p for p in properties.for_model(m) if p.kind in (Kind.SAFETY, Kind.DEADLOCK)]
+    from gmemcheck.model import load_preset
+
+    expect = load_preset("mainline-6.13").expect_verdicts
+    for v in kinduction(m, props):
+        if expect[v.property] == "holds":
+            assert v.result is Result.HOLDS, v
+            assert v.bound == "proved (k=1, pages_per_huge=2, regions=1)"
+        else:
+            # a real violation is never reported by induction, only a failed step
+            assert v.result is Result.INCONCLUSIVE, v
+
+
+def test_kinduction_cti_is_marked_arbitrary_and_names_action_and_property() -> None:
+    m = model("pb-bitmap")
+    p = prop(m, "private-mapping-implies-assigned")
+    (v,) = kinduction(m, [p])
+    assert v.result is Result.INCONCLUSIVE
+    assert v.trace is not None and v.trace.origin == "arbitrary"
+    assert len(v.trace) == 1 and v.trace.steps[0].action == "kvm_tdp_mmu_map"
+    assert "kvm_tdp_mmu_map" in v.reason and p.name in v.reason
+    assert not p.predicate(v.trace.steps[-1].state)
+    assert p.predicate(v.trace.init)
+
+
+def test_kinduction_at_a_larger_size_reuses_small_lemmas() -> None:
+    m = model("mainline-6.13", "pages_per_huge=4")
+    props = properties.select(m, ["freed-pages-are-shared", "mapping-implies-page-cache"])
+    for v in kinduction(m, props):
+        assert v.result is Result.HOLDS, v
+        assert v.bound == "proved (k=1, pages_per_huge=4, regions=1)"
+
+
+# --------------------------------------------------------------------- plug-ins, CLI
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    code = ("import sys; from gmemcheck.cli import main; sys.exit(main(sys.argv[1:]))")
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_plugin_step_has_no_encoding_and_says_so() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    r = run_cli("check", "--config", str(root / "examples/leak-on-failure.toml"),
+                "--engine", "bmc", "--depth", "1", "--no-write", "--format", "json",
+                "-p", "freed-pages-are-shared")
+    assert r.returncode == 2, r.stderr
+    (cell,) = json.loads(r.stdout)["results"]
+    assert cell["outcome"] == "inconclusive"
+    assert "plug-in" in cell["reason"] and "no Z3 encoding" in cell["reason"]
+
+
+def test_no_encoding_raised_for_plugin_axis_value() -> None:
+    from pathlib import Path
+
+    from gmemcheck.model import build, load_preset
+    from gmemcheck.plugins import load
+
+    root = Path(__file__).resolve().parent.parent
+    load(str(root / "examples/leak_on_failure.py"))
+    m = build(load_preset(str(root / "examples/leak-on-failure.toml")))
+    with pytest.raises(NoEncoding, match="plug-in"):
+        SymModel(m)
+
+
+def test_cli_kinduction_json() -> None:
+    r = run_cli("check", "--config", "mainline-latest", "--engine", "kinduction",
+                "-p", "freed-pages-are-shared", "-p", "host-never-writes-guest-owned",
+                "--format", "json", "--no-write")
+    assert r.returncode == 0, r.stderr
+    cells = {c["property"]: c for c in json.loads(r.stdout)["results"]}
+    assert cells["freed-pages-are-shared"]["engine"] == "kinduction"
+    assert cells["freed-pages-are-shared"]["outcome"] == "holds"
+    assert cells["freed-pages-are-shared"]["bound"].startswith("proved")
