@@ -90,50 +90,73 @@ def in_pages(k: Any, x: Any) -> Any:
 
 
 # ------------------------------------------------------------------ allocation
-def get_folio(k: Any, w: SW, idx: Any, huge_ok: Any) -> tuple[Any, Any, Any]:
+def get_folio(k: Any, w: SW, idx: Any, huge_ok: Any, span: range | None = None
+              ) -> tuple[Any, Any, Any]:
     """kvm_gmem_get_folio per allocation axis: (ok, head, end) with the allocation done
-    under the current mask."""
+    under the current mask. ``span``: when ``idx`` is a concrete page, its region (every
+    page the call can read or write)."""
     alloc = k.axes["allocation"]
     o = w.order[idx]
     exist = o >= 0
     eh, ee = st.head_of(k, o, idx), st.end_of(k, o, idx)
     h = st.rs(k, idx)
+    one = range(idx, idx + 1) if span is not None else None
     if alloc == "order0":
-        free = st.frames_free(k, w, idx, idx + 1)
+        free = st.frames_free(k, w, idx, idx + 1, one)
         with w.when(z3.And(z3.Not(exist), free)):
-            st.filemap_add_folio(k, w, idx, idx + 1, 0)
+            st.filemap_add_folio(k, w, idx, idx + 1, 0, one)
         return z3.Or(exist, free), z3.If(exist, eh, idx), z3.If(exist, ee, idx + 1)
     if alloc == "thp-fallback":
-        has = st.range_has_page(k, w, h, h + k.N)
-        ff = st.frames_free(k, w, h, h + k.N)
+        has = st.range_has_page(k, w, h, h + k.N, span)
+        ff = st.frames_free(k, w, h, h + k.N, span)
         huge = z3.And(z3.Not(exist), z3.Not(has), ff, huge_ok)
         fallback = z3.And(z3.Not(exist), z3.Not(huge))
-        free0 = st.frames_free(k, w, idx, idx + 1)
+        free0 = st.frames_free(k, w, idx, idx + 1, one)
         with w.when(huge):
-            st.filemap_add_folio(k, w, h, h + k.N, k.HUGE)
+            st.filemap_add_folio(k, w, h, h + k.N, k.HUGE, span)
         with w.when(z3.And(fallback, free0)):
-            st.filemap_add_folio(k, w, idx, idx + 1, 0)
+            st.filemap_add_folio(k, w, idx, idx + 1, 0, one)
         ok = z3.Or(exist, huge, z3.And(fallback, free0))
         return ok, z3.If(exist, eh, z3.If(huge, h, idx)), z3.If(exist, ee, z3.If(huge, h + k.N,
                                                                                    idx + 1))
     if alloc == "huge-only":
-        has = st.range_has_page(k, w, h, h + k.N)
-        ff = st.frames_free(k, w, h, h + k.N)
+        has = st.range_has_page(k, w, h, h + k.N, span)
+        ff = st.frames_free(k, w, h, h + k.N, span)
         huge = z3.And(z3.Not(exist), huge_ok, z3.Not(has), ff)
         with w.when(huge):
-            st.filemap_add_folio(k, w, h, h + k.N, k.HUGE)
+            st.filemap_add_folio(k, w, h, h + k.N, k.HUGE, span)
         return z3.Or(exist, huge), z3.If(exist, eh, h), z3.If(exist, ee, h + k.N)
     if alloc == "hugetlb":
-        ff = st.frames_free(k, w, h, h + k.N)
+        ff = st.frames_free(k, w, h, h + k.N, span)
         new = z3.And(z3.Not(exist), ff)
-        mixed = z3.Not(st.all_in(k, h, h + k.N, lambda q: w.attr[q]))
+        mixed = z3.Not(st.all_in(k, h, h + k.N, lambda q: w.attr[q], span))
         with w.when(new):
-            st.filemap_add_folio(k, w, h, h + k.N, k.HUGE)
+            st.filemap_add_folio(k, w, h, h + k.N, k.HUGE, span)
             with w.when(mixed):
-                st.split_folio_to_order0(k, w, h, h + k.N)
+                st.split_folio_to_order0(k, w, h, h + k.N, span)
         head = z3.If(exist, eh, z3.If(mixed, idx, h))
         end = z3.If(exist, ee, z3.If(mixed, idx + 1, h + k.N))
         return z3.Or(exist, new), head, end
+    raise AssertionError(alloc)
+
+
+def get_folio_next(k: Any, w: SW, idx: int) -> tuple[Any, Any]:
+    """get_folio(idx, huge_ok=True) for a concrete idx whose region already has a page in
+    the page cache (kvm_gmem_allocate after an order-0 folio at the region's head): then
+    filemap_range_has_page holds and the region's frames are not free, so no huge folio
+    can be allocated and only the order-0 paths remain. Returns (ok, end)."""
+    alloc = k.axes["allocation"]
+    o = w.order[idx]
+    exist = o >= 0
+    ee = st.end_of(k, o, idx)
+    one = range(idx, idx + 1)
+    if alloc in ("order0", "thp-fallback"):
+        free = st.frames_free(k, w, idx, idx + 1, one)
+        with w.when(z3.And(z3.Not(exist), free)):
+            st.filemap_add_folio(k, w, idx, idx + 1, 0, one)
+        return z3.Or(exist, free), z3.If(exist, ee, idx + 1)
+    if alloc in ("huge-only", "hugetlb"):
+        return exist, ee
     raise AssertionError(alloc)
 
 
@@ -151,8 +174,11 @@ def is_prepared(k: Any, w: Any, idx: Any, mo: Any) -> Any:
     if kind == "none":
         return z3.BoolVal(False)
     arr = w.prepared if kind == "bitmap" else w.private
+    if isinstance(mo, int) and mo != k.HUGE:
+        return arr[idx]
     h = st.rs(k, idx)
-    return z3.If(mo == k.HUGE, st.all_in(k, h, h + k.N, lambda q: arr[q]), arr[idx])
+    span = st.region_of(k, idx) if isinstance(idx, int) else None
+    return z3.If(mo == k.HUGE, st.all_in(k, h, h + k.N, lambda q: arr[q], span), arr[idx])
 
 
 def mark_prepared(k: Any, w: SW, idx: Any, head: Any, end: Any, mo: Any) -> None:
@@ -350,16 +376,31 @@ def build(k: Any, model: Any) -> list[SymAction]:
 
     # ---- VMM: other ioctls
     def b_allocate(w: SW, off: Any, ln: Any) -> None:
-        # gmem.py:allocate: get_folio for each index from off, stepping by folio.
-        visit = z3.BoolVal(True)
-        for i in range(k.N):
-            idx = off + i
-            with w.when(visit):
-                ok, head, end = get_folio(k, w, idx, z3.BoolVal(True))
-                with w.when(ok):
-                    w.upd("punched", lambda p, o, head=head, end=end: z3.If(
-                        z3.And(st.between(head, p, end), st.between(off, p, off + ln)), False, o))
-            visit = z3.And(visit, ok, end == idx + 1)
+        # gmem.py:allocate: get_folio for each index from off, stepping by folio. off is
+        # one of the region starts (domain): one case per region, with concrete indices.
+        # After the first index, the walk goes on only past an order-0 folio at the
+        # region's head (get_folio_next); such a walk's folios are order 0 (a huge order
+        # would be on every page of the region, head included), so index idx clears
+        # punched at idx alone. punched is read by nothing here: one update at the end.
+        for r in range(k.R):
+            r0 = r * k.N
+            reg = range(r0, r0 + k.N)
+            with w.when(off == r0):
+                ok, head, end = get_folio(k, w, r0, z3.BoolVal(True), reg)
+                clear = [z3.And(ok, st.between(head, p, end)) for p in reg]
+                visit = z3.And(ok, end == r0 + 1)
+                for i in range(1, k.N):
+                    idx = r0 + i
+                    with w.when(visit):
+                        ok, end = get_folio_next(k, w, idx)
+                    clear[i] = z3.Or(clear[i], z3.And(visit, ok))
+                    visit = z3.And(visit, ok, end == idx + 1)
+                cl = clear
+
+                def unpunch(p: Any, o: Any, cl: list[Any] = cl, r0: int = r0) -> Any:
+                    return z3.If(z3.And(cl[p - r0], st.between(off, p, off + ln)), False, o)
+
+                w.upd("punched", unpunch, span=reg)
 
     add("kvm_gmem_allocate", ("offset", "len"), ("int", "int"),
         lambda k, a: z3.And(a[1] == k.N, z3.Or([a[0] == r * k.N for r in range(k.R)])),

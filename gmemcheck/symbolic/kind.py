@@ -153,6 +153,7 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
 
     mined: list[lm.Lemma] = []
     mined_from = 0
+    skip_aux: set[str] = set()
     if use_mined:
         small_model = mine_from if mine_from is not None else small_copy(model)
         mined, mined_from = mined_lemmas(small_model)
@@ -162,12 +163,16 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
             # costs a conjunction over every page at the large size
             small = SymModel(small_model)
             sitems = build_items(small, mined)
-            _houdini(small, sitems, k, timeout_ms, small_model, None)
-            keep = {it.name for it in sitems if it.alive and it.role == "lemma"}
+            hs = _houdini(small, sitems, k, timeout_ms, small_model, None)
+            alive = sum(it.alive and it.role == "lemma" for it in sitems)
+            keep = _needed(small, sitems, k, hs, goals_step, deadlock is not None)
             if log:
-                log(f"{len(keep)} of {len(mined)} mined lemmas inductive at the preset's size")
+                log(f"{alive} of {len(mined)} mined lemmas inductive at the preset's size, "
+                    f"{sum(n.startswith('lemma: ') for n in keep)} of them needed by the "
+                    "goals there")
             mined = [m for m in mined if f"lemma: {m.name}" in keep]
-    items = build_items(sm, mined)
+            skip_aux = {it.name for it in sitems if it.role == "aux" and it.name not in keep}
+    items = [it for it in build_items(sm, mined) if it.name not in skip_aux]
     if log:
         log(f"{len(items)} items ({len(mined)} mined lemmas from {mined_from} states), "
             f"building the {k}-step relation at {size}")
@@ -175,7 +180,11 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
     states, labels, at, base_fail, unknown, rounds = _houdini(sm, items, k, timeout_ms,
                                                               exp_model, log)
     inv = [i for i, it in enumerate(items) if it.alive]
+    # the encoding of truncate and allocate is exact on well-formed states only
+    # (symbolic/steps.py): a proof that lost a well-formedness lemma proves nothing
     broken_wf = [it.name for it in items if it.role == "wf" and not it.alive]
+    wf_reason = ("well-formedness lemma(s) not inductive, which the encoding relies on: "
+                 + ", ".join(broken_wf))
     stats = {"lemmas": sum(items[i].role == "lemma" for i in inv), "rounds": rounds,
              "mined_from_states": mined_from, "pages_per_huge": sm.k.N, "regions": sm.k.R,
              "k": k}
@@ -199,6 +208,9 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
         elif unknown:
             out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,
                                   reason=f"solver unknown: {unknown}")
+        elif broken_wf:
+            out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,
+                                  reason=wf_reason)
         elif it.alive:
             out[p.name] = Verdict(p.name, p.kind, Result.HOLDS, ENGINE,
                                   f"proved ({size})", stats=dict(stats))
@@ -224,7 +236,10 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
             s.push()
             s.add(z3.Not(SYM[p.name].step(sm, states[0], states[1], lab)))
             r = s.check()
-            if r == z3.unsat:
+            if r == z3.unsat and broken_wf:
+                out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,
+                                      reason=wf_reason)
+            elif r == z3.unsat:
                 out[p.name] = Verdict(p.name, p.kind, Result.HOLDS, ENGINE,
                                       f"proved ({size})", stats=dict(stats))
             elif r == z3.sat:
@@ -237,15 +252,53 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
             s.pop()
         if deadlock is not None:
             out[deadlock.name] = _deadlock(sm, s, states, deadlock, size, stats, exp_model,
-                                           unknown)
+                                           (f"solver unknown: {unknown}" if unknown else
+                                            wf_reason if broken_wf else ""))
     seconds = time.perf_counter() - t0
     for v in out.values():
         v.stats.setdefault("seconds", round(seconds, 3))
-        if broken_wf and v.result is Result.HOLDS:
-            pass  # a dropped well-formedness lemma only weakens the invariant
-    if broken_wf and log:
-        log(f"well-formedness lemmas not inductive: {broken_wf}")
     return [out[p.name] for p in props]
+
+
+def _needed(sm: SymModel, items: list[Item], k: int, hs: tuple[Any, ...],
+            goals_step: list[Property], deadlock: bool) -> set[str]:
+    """Names of the surviving items the goals' proofs actually use, found by growing a
+    set from the goals with unsat cores until it is closed: every item in it is
+    preserved given only the items in it."""
+    states, labels, at = hs[0], hs[1], hs[2]
+    alive = [i for i, it in enumerate(items) if it.alive]
+    lits = {i: z3.Bool(f"need.{i}") for i in alive}
+    back = {lits[i].get_id(): i for i in alive}
+    s = z3.Solver()
+    s.set("core.minimize", True)
+    for i in alive:
+        s.add(z3.Implies(lits[i], z3.And([at(i, d) for d in range(k)])))
+    for d in range(k + 1):
+        s.add(sm.canonical(states[d]))
+    for rel, _ in labels:
+        s.add(rel)
+    need = {i for i in alive if items[i].role in ("goal", "wf")}
+
+    def core(extra: Any) -> set[int]:
+        s.push()
+        s.add(extra)
+        r = s.check([lits[i] for i in alive])
+        got = {back[c.get_id()] for c in s.unsat_core()} if r == z3.unsat else set(alive)
+        s.pop()
+        return got
+
+    names = [a.name for a in sm.actions]
+    lab = Label(names, labels[0][1].ind, labels[0][1].args)
+    for p in goals_step:
+        need |= core(z3.Not(SYM[p.name].step(sm, states[0], states[1], lab)))
+    if deadlock:
+        need |= core(z3.Not(deadlock_free(sm, states[0])))
+    while True:
+        grown = need | core(z3.Or([z3.Not(at(i, k)) for i in sorted(need)]))
+        if grown == need:
+            break
+        need = grown
+    return {items[i].name for i in need}
 
 
 def _houdini(sm: SymModel, items: list[Item], k: int, timeout_ms: int | None,
@@ -344,10 +397,9 @@ DEADLOCK_MAX_GUARDS = 20_000
 
 
 def _deadlock(sm: SymModel, s: z3.Solver, states: list[Any], p: Property, size: str,
-              stats: dict[str, Any], exp_model: Any, unknown: str) -> Verdict:
-    if unknown:
-        return Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,
-                       reason=f"solver unknown: {unknown}")
+              stats: dict[str, Any], exp_model: Any, blocked: str) -> Verdict:
+    if blocked:
+        return Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size, reason=blocked)
     n = sum(len(a.domain) for a in exp_model.actions)
     if n > DEADLOCK_MAX_GUARDS:
         return Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,

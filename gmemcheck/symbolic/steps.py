@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import z3
+from z3 import z3core
 
 from ..model.state import (
     DATA,
@@ -24,7 +25,6 @@ from ..model.state import (
     HOST_MAPPED,
     HOST_NONE,
     HOST_PINNED,
-    NPT_4K,
     NPT_HUGE,
     NPT_NONE,
     RMP_2M,
@@ -75,6 +75,60 @@ def unsupported(k: Any) -> str | None:
     return None
 
 
+# ------------------------------------------------------------------ fast term building
+# The z3 Python wrappers coerce and sort-check every argument, which costs several times
+# the term itself; the per-page loops below build P-sized arrays with the C API
+# directly (same terms: Z3_mk_ite / Z3_mk_and / Z3_mk_le / Z3_mk_lt).
+_IV: dict[int, Any] = {}
+
+
+def _int(p: int) -> Any:
+    v = _IV.get(p)
+    if v is None:
+        v = _IV[p] = z3.IntVal(p)
+    return v
+
+
+def _ite(c: Any, a: Any, b: Any, cls: Any) -> Any:
+    ctx = c.ctx
+    return cls(z3core.Z3_mk_ite(ctx.ref(), c.as_ast(), a.as_ast(), b.as_ast()), ctx)
+
+
+def _and2(a: Any, b: Any) -> Any:
+    ctx = a.ctx
+    arr = (z3.Ast * 2)(a.as_ast(), b.as_ast())
+    return z3.BoolRef(z3core.Z3_mk_and(ctx.ref(), 2, arr), ctx)
+
+
+def _sort_cls(e: Any) -> Any:
+    return z3.BoolRef if z3.is_bool(e) else z3.ArithRef
+
+
+def masked(w: SW, conds: list[Any]) -> list[Any]:
+    """``mask and conds[p]`` per page (the write condition of :func:`assign`)."""
+    m = w.mask()
+    return [_and2(m, c if isinstance(c, z3.ExprRef) else z3.BoolVal(c)) for c in conds]
+
+
+def assign(w: SW, name: str, mc: list[Any], val: Any) -> None:
+    """field[p] := val (or val(p)) where mc[p], mc from :func:`masked`: the same as
+    ``w.upd(name, lambda p, o: z3.If(cond[p], val, o))`` under that mask."""
+    old = w.v[name]
+    items = list(old.items)
+    cls = _sort_cls(items[0])
+
+    def conv(v: Any) -> Any:
+        if isinstance(v, z3.ExprRef):
+            return v
+        return z3.BoolVal(v) if cls is z3.BoolRef else z3.IntVal(v)
+
+    const = None if callable(val) else conv(val)
+    for p, c in enumerate(mc):
+        v = const if const is not None else conv(val(p))
+        items[p] = _ite(c, v, items[p], cls)
+    w.v[name] = type(old)(items)
+
+
 # ------------------------------------------------------------------ geometry
 def rs(k: Any, p: Any) -> Any:
     return p - p % k.N
@@ -94,6 +148,13 @@ def end_of(k: Any, o: Any, p: Any) -> Any:
 
 
 def between(lo: Any, p: Any, hi: Any) -> Any:
+    if isinstance(p, int) and isinstance(lo, z3.ArithRef) and isinstance(hi, z3.ArithRef):
+        ctx = lo.ctx
+        pv = _int(p).as_ast()
+        # wrap each result at once: the wrapper holds the reference that keeps it alive
+        a = z3.BoolRef(z3core.Z3_mk_le(ctx.ref(), lo.as_ast(), pv), ctx)
+        b = z3.BoolRef(z3core.Z3_mk_lt(ctx.ref(), pv, hi.as_ast()), ctx)
+        return _and2(a, b)
     return z3.And(lo <= p, p < hi)
 
 
@@ -142,23 +203,33 @@ def dm4k_of(k: Any, w: SW, pfn: Any) -> Any:
     return w.dm4k[pfn // k.N] if isinstance(pfn, int) else w.dm4k[pfn / k.N]
 
 
-def host_write_fault(k: Any, w: SW, pfn: Any) -> tuple[Any, str] | None:
+def host_write_fault(k: Any, w: SW, pfn: Any, cache: dict[int, Any] | None = None
+                     ) -> tuple[Any, str] | None:
+    """``cache`` (concrete pfns only) keeps the "store through a 2M direct map over an
+    assigned page" term per region: valid while rmp and dm4k do not change, which is the
+    case for the whole of a host_write_each loop (host writes only change content)."""
     if k.snp:
         region = rs(k, pfn)
         span = region_of(k, pfn) if isinstance(pfn, int) else None
-        bad = z3.Or(w.rmp[pfn] != RMP_SHARED,
-                    z3.And(z3.Not(dm4k_of(k, w, pfn)),
-                           any_in(k, region, region + k.N,
-                                  lambda q: w.rmp[q] != RMP_SHARED, span)))
+        if cache is not None and isinstance(pfn, int) and pfn // k.N in cache:
+            via_2m = cache[pfn // k.N]
+        else:
+            via_2m = z3.And(z3.Not(dm4k_of(k, w, pfn)),
+                            any_in(k, region, region + k.N,
+                                   lambda q: w.rmp[q] != RMP_SHARED, span))
+            if cache is not None and isinstance(pfn, int):
+                cache[pfn // k.N] = via_2m
+        bad = z3.Or(w.rmp[pfn] != RMP_SHARED, via_2m)
         return bad, "host-rmp-#pf-oops"
     if k.tdx:
         return w.npt[pfn] != NPT_NONE, "td-private-host-write"
     return None
 
 
-def host_write(k: Any, w: SW, pfn: Any, value: int = ZERO) -> None:
+def host_write(k: Any, w: SW, pfn: Any, value: int = ZERO,
+               cache: dict[int, Any] | None = None) -> None:
     """snp.py:host_write, under the current mask."""
-    f = host_write_fault(k, w, pfn)
+    f = host_write_fault(k, w, pfn, cache)
     if f is not None:
         w.fault(f[0], f[1], pfn)
     if isinstance(pfn, int):
@@ -171,9 +242,10 @@ def host_write_each(k: Any, w: SW, sel: Any, value: int = ZERO,
                     span: range | None = None) -> None:
     """host_write on every page p with sel(p), in ascending order (clear_highpage loops,
     folio_zero_range); stops at the first store that faults."""
+    cache: dict[int, Any] = {}
     for p in pages(k, span):
         with w.when(sel(p)):
-            host_write(k, w, p, value)
+            host_write(k, w, p, value, cache)
 
 
 # ------------------------------------------------------------------ RMP
@@ -278,31 +350,118 @@ def sev_gmem_invalidate(k: Any, w: SW, lo: Any, hi: Any, rmp_fail: Any,
 # ------------------------------------------------------------------ page cache
 def filemap_add_folio(k: Any, w: SW, head: Any, end: Any, order: Any,
                       span: range | None = None) -> None:
-    def inr(p: Any) -> Any:
-        return between(head, p, end)
-
-    w.upd("order", lambda p, o: z3.If(inr(p), order, o), span=span)
+    if span is None:
+        mr = masked(w, [between(head, p, end) for p in range(k.P)])
+        assign(w, "order", mr, order)
+        for f in ("uptodate", "dirty", "private", "punched"):
+            assign(w, f, mr, False)
+        return
+    inr = {p: between(head, p, end) for p in span}
+    w.upd("order", lambda p, o: z3.If(inr[p], order, o), span=span)
     for f in ("uptodate", "dirty", "private", "punched"):
-        w.upd(f, lambda p, o: z3.If(inr(p), False, o), span=span)
+        w.upd(f, lambda p, o: z3.If(inr[p], False, o), span=span)
+
+
+def invalidate_folios(k: Any, w: SW, rem: list[Any], big: list[Any], rmp_fail: Any) -> None:
+    """snp.py:sev_gmem_invalidate over every folio of a set of disjoint folios, each inside
+    one huge region, in any order: ``rem[q]`` says page q is in one of them, ``big[r]``
+    that the one holding the head page of region r reaches the region's end (its
+    ``hi >= pfn + N``). O(P) terms: no per-folio rewrite of the region.
+
+    Derivation, per folio [h, e) of region R (N >= 2), on the state before the set:
+
+    * the head of R takes the 2M path (``use_2m``) iff it is in the folio, the folio
+      reaches the region's end and rmp[head] == 2M: one 2M rmp_make_shared (or, when it
+      fails, nothing) and the walk is over (``c2m``);
+    * otherwise the loop visits exactly the folio's pages whose entry is not shared
+      (psmash and 4K updates only turn 2M into 4K or make the visited pfn shared, so
+      a later page's "shared?" does not change), psmashes R at the first visited 2M
+      page (after which R has no 2M entry), and makes each visited pfn shared with a
+      4K update, which sets dm4k[R]. That 4K update cannot hit the livelock fault: a
+      visited 2M page was psmashed at or before its visit, and nothing here creates 2M
+      entries, so the fault is dropped.
+
+    Folios of one region are order 0 when there are several (a huge one is the whole
+    region), so c2m never coexists with another folio of R; psmash is idempotent and
+    the 4K updates touch distinct pfns, so the set's outcome does not depend on order:
+    R is psmashed iff a removed page of R had a 2M entry (and not c2m)."""
+    if not k.snp:
+        return
+    N = k.N
+    rmp = w.rmp
+    ok_upd = z3.Not(rmp_fail)
+    c2m: list[Any] = []
+    smash: list[Any] = []
+    anyv: list[Any] = []
+    for r in range(k.R):
+        r0 = r * N
+        c = z3.And(rem[r0], big[r], rmp[r0] == RMP_2M)
+        c2m.append(c)
+        reg = range(r0, r0 + N)
+        smash.append(z3.And(z3.Not(c), z3.Or([z3.And(rem[q], rmp[q] == RMP_2M) for q in reg])))
+        anyv.append(z3.And(z3.Not(c), z3.Or([z3.And(rem[q], rmp[q] != RMP_SHARED)
+                                             for q in reg])))
+
+    # shared: c2m, or a visited page; else 4K: a 2M entry of a psmashed region
+    shared = [z3.And(ok_upd, z3.Or(c2m[p // N], z3.And(rem[p], rmp[p] != RMP_SHARED)))
+              for p in range(k.P)]
+    assign(w, "rmp", masked(w, shared), RMP_SHARED)
+    rmp2 = w.rmp
+    assign(w, "rmp", masked(w, [z3.And(smash[p // N], rmp2[p] == RMP_2M) for p in range(k.P)]),
+           RMP_4K)
+    w.upd("dm4k", lambda r, o: z3.Or(o, z3.And(ok_upd, anyv[r])), k.R)
+
+
+def remove_folios(k: Any, w: SW, rem: list[Any], big: list[Any], refs: list[Any],
+                  rmp_fail: Any) -> None:
+    """mm.py:filemap_remove_folio on every folio of a set of disjoint folios (each inside
+    one huge region), under the current mask; ``rem``/``big`` as for
+    :func:`invalidate_folios`, ``refs[q]`` the extra_refs of q's folio. The removals
+    commute: each writes only its own pages (and, through the invalidate, its region's
+    RMP entries and dm4k, see :func:`invalidate_folios`), nothing faults, and the
+    reference counts read only fields no removal writes. ``held`` takes the page's own
+    order, which is the folio's (orders are stored on every page of a folio)."""
+    order = w.order
+    mr = masked(w, rem)
+    assign(w, "order", mr, -1)
+    for f in ("uptodate", "dirty", "private"):
+        assign(w, f, mr, False)
+    assign(w, "held", mr, lambda p: order[p])
+    invalidate_folios(k, w, rem, big, rmp_fail)
+    mf = masked(w, [z3.And(rem[p], z3.Not(refs[p])) for p in range(k.P)])
+    assign(w, "held", mf, -1)
+    assign(w, "content", mf, STALE)
 
 
 def filemap_remove_folio(k: Any, w: SW, head: Any, end: Any, rmp_fail: Any,
                          span: range | None = None) -> None:
-    """mm.py:filemap_remove_folio for the folio [head, end) (under the current mask)."""
-    order = w.order[head]
-
-    def inr(p: Any) -> Any:
-        return between(head, p, end)
-
-    w.upd("order", lambda p, o: z3.If(inr(p), -1, o), span=span)
-    for f in ("uptodate", "dirty", "private"):
-        w.upd(f, lambda p, o: z3.If(inr(p), False, o), span=span)
-    w.upd("held", lambda p, o: z3.If(inr(p), order, o), span=span)
-    sev_gmem_invalidate(k, w, head, end, rmp_fail, span)
+    """mm.py:filemap_remove_folio for the folio [head, end) (under the current mask);
+    the folio is a page or a whole huge region."""
+    rem = [between(head, p, end) for p in range(k.P)]
+    big = [end >= r * k.N + k.N for r in range(k.R)]
     refs = extra_refs(k, w, head, end, span)
-    with w.when(z3.Not(refs)):
-        w.upd("held", lambda p, o: z3.If(inr(p), -1, o), span=span)
-        w.upd("content", lambda p, o: z3.If(inr(p), STALE, o), span=span)
+    remove_folios(k, w, rem, big, [refs] * k.P, rmp_fail)
+
+
+def select_folios(k: Any, w: SW, sel: Any) -> tuple[list[Any], list[Any], list[Any]]:
+    """The page-cache folios [h, e) with ``sel(h, e)``, as (rem, big, refs) for
+    :func:`remove_folios`. A folio is a page of order 0 or a whole region of huge order
+    (the order of the region's head decides, as it is stored on every page)."""
+    N = k.N
+    o = w.order
+    rem: list[Any] = []
+    big: list[Any] = []
+    refs: list[Any] = []
+    for r in range(k.R):
+        r0 = r * N
+        huge = o[r0] == k.HUGE
+        pick = z3.And(huge, sel(r0, r0 + N))
+        big.append(pick)
+        ref_r = extra_refs(k, w, r0, r0 + N, range(r0, r0 + N))
+        for q in range(r0, r0 + N):
+            rem.append(z3.If(huge, pick, z3.And(o[q] >= 0, sel(q, q + 1))))
+            refs.append(z3.If(huge, ref_r, extra_refs(k, w, q, q + 1, range(q, q + 1))))
+    return rem, big, refs
 
 
 def put_extra_ref(k: Any, w: SW, pfn: Any) -> None:
@@ -362,12 +521,9 @@ def truncate_inode_pages_range(k: Any, w: SW, lo: Any, hi: Any, rmp_fail: Any) -
     """mm.py:truncate_inode_pages_range over [lo, hi); returns the -EAGAIN condition
     (always false here)."""
     start, end = lo, hi
-    # Pass 1: folios wholly inside [lo, hi), in index order.
-    for p in pages(k):
-        o = w.order[p]
-        h, e = head_of(k, o, p), end_of(k, o, p)
-        with w.when(z3.And(o >= 0, h == p, h >= lo, e <= hi)):
-            filemap_remove_folio(k, w, h, e, rmp_fail, region_of(k, p))
+    # Pass 1: folios wholly inside [lo, hi), in index order (the removals commute).
+    remove_folios(k, w, *select_folios(k, w, lambda h, e: z3.And(h >= lo, e <= hi)),
+                  rmp_fail)
     # The folio at lstart, then (unless it is the same folio) the one at lend.
     o0 = w.order[lo]
     h0, e0 = head_of(k, o0, lo), end_of(k, o0, lo)
@@ -383,29 +539,38 @@ def truncate_inode_pages_range(k: Any, w: SW, lo: Any, hi: Any, rmp_fail: Any) -
         kept1 = truncate_inode_partial_folio(k, w, h1, e1, lo, hi, rmp_fail)
     end = z3.If(kept1, h1, end)
     # Pass 3: every folio with a page in [start, end), whole, in index order.
-    for p in pages(k):
-        o = w.order[p]
-        h, e = head_of(k, o, p), end_of(k, o, p)
-        with w.when(z3.And(o >= 0, between(start, p, end), z3.Or(h == p, p == start))):
-            filemap_remove_folio(k, w, h, e, rmp_fail, region_of(k, p))
+    remove_folios(k, w, *select_folios(k, w, lambda h, e: overlaps(h, e, start, end)),
+                  rmp_fail)
     return z3.BoolVal(False)
+
+
+def overlaps(h: Any, e: Any, lo: Any, hi: Any) -> Any:
+    """[h, e) has a page in [lo, hi)."""
+    return z3.And(h < hi, lo < e, lo < hi)
 
 
 def truncate_zero_in_place(k: Any, w: SW, lo: Any, hi: Any, rmp_fail: Any) -> Any:
     """axes.py:truncate_zero_in_place: folio by folio from lo, remove whole ones, zero the
-    punched pages of a partial one in place."""
-    for p in pages(k):
-        o = w.order[p]
-        h, e = head_of(k, o, p), end_of(k, o, p)
-        visit = z3.And(o >= 0, between(lo, p, hi), z3.Or(h == p, p == lo))
-        inside = z3.And(h >= lo, e <= hi)
-        with w.when(z3.And(visit, inside)):
-            filemap_remove_folio(k, w, h, e, rmp_fail, region_of(k, p))
-        with w.when(z3.And(visit, z3.Not(inside))):
-            lo2 = z3.If(lo > h, lo, h)
-            hi2 = z3.If(hi < e, hi, e)
-            host_write_each(k, w, lambda q, lo2=lo2, hi2=hi2: between(lo2, q, hi2),
-                            span=region_of(k, p))
+    punched pages of a partial one in place. Only the folio at lo and the one at hi - 1
+    can be partial (an order-0 folio in the range is inside it), and a partial folio is
+    huge, so it is its region: the walk is "zero the part of lo's folio, remove the
+    folios inside (they commute, never fault, and touch no page, RMP entry or dm4k of
+    another region), zero the part of hi - 1's folio", each host write stopping what
+    follows when it faults."""
+    o = w.order
+    N = k.N
+    zero: list[Any] = []
+    for r in range(k.R):
+        r0 = r * N
+        huge = o[r0] == k.HUGE
+        outside = z3.Not(z3.And(r0 >= lo, r0 + N <= hi))
+        for q in range(r0, r0 + N):
+            zero.append(z3.And(huge, outside, between(lo, q, hi)))
+    first = lambda q: between(rs(k, q), lo, rs(k, q) + N)  # noqa: E731  q in lo's region
+    host_write_each(k, w, lambda q: z3.And(zero[q], first(q)))
+    remove_folios(k, w, *select_folios(k, w, lambda h, e: z3.And(h >= lo, e <= hi)),
+                  rmp_fail)
+    host_write_each(k, w, lambda q: z3.And(zero[q], z3.Not(first(q))))
     return z3.BoolVal(False)
 
 
@@ -435,11 +600,9 @@ def merge_truncate_range(k: Any, w: SW, lo: Any, hi: Any, rmp_fail: Any) -> Any:
         for r0 in range(0, k.P, k.N):
             with w.when(between(lo, r0, hi)):
                 merge(k, w, r0)
-        for p in pages(k):
-            o = w.order[p]
-            h, e = head_of(k, o, p), end_of(k, o, p)
-            with w.when(z3.And(o >= 0, h == p, between(lo, p, hi))):
-                filemap_remove_folio(k, w, h, e, rmp_fail, region_of(k, p))
+        # every folio with a page in [lo, hi), walking from lo (the removals commute)
+        remove_folios(k, w, *select_folios(k, w, lambda h, e: overlaps(h, e, lo, hi)),
+                      rmp_fail)
     return again
 
 
@@ -448,18 +611,43 @@ def zap(k: Any, w: SW, lo: Any, hi: Any) -> None:
     """kvm.py:zap."""
     npt = w.npt
     gone = []
+    hit: dict[int, Any] = {}    # per region: a huge SPTE of the region overlaps [lo, hi)
     for g in pages(k):
-        reg = region_of(k, g)
-        huge_hit = z3.And(npt[g] == NPT_HUGE,
-                          any_in(k, lo, hi, lambda q: npt[q] == NPT_HUGE, reg))
+        r0 = rs(k, g)
+        if r0 not in hit:
+            hit[r0] = any_in(k, lo, hi, lambda q: npt[q] == NPT_HUGE, region_of(k, g))
+        huge_hit = z3.And(npt[g] == NPT_HUGE, hit[r0])
         gone.append(z3.Or(z3.And(between(lo, g, hi), npt[g] != NPT_NONE), huge_hit))
     w.upd("npt", lambda p, o: z3.If(gone[p], NPT_NONE, o))
     if k.tdx:
         w.upd("content", lambda p, o: z3.If(gone[p], ZERO, o))
         if k.tdx_pins:
-            for g in pages(k):
-                with w.when(gone[g]):
-                    put_extra_ref(k, w, g)
+            put_extra_refs(k, w, gone)
+
+
+def put_extra_refs(k: Any, w: SW, sel: list[Any]) -> None:
+    """put_extra_ref(g) for every page g with sel[g], in any order: a put frees the held
+    folio of g (a page, or a whole region when held at the huge order) when nothing else
+    references it. The reference count reads none of the fields a put writes (held,
+    content) and a second put on a freed folio does nothing, so the puts commute and
+    nothing faults: a held folio is freed iff one of its pages is selected and it has
+    no extra reference. Held orders are 0 or huge, stored on every page (the head's
+    decides, as in put_extra_ref's ``held[pfn]`` for well-formed states)."""
+    N = k.N
+    held = w.held
+    free: list[Any] = []
+    for r in range(k.R):
+        r0 = r * N
+        reg = range(r0, r0 + N)
+        huge = held[r0] == k.HUGE
+        free_r = z3.And(z3.Or([sel[q] for q in reg]),
+                        z3.Not(extra_refs(k, w, r0, r0 + N, reg)))
+        for q in reg:
+            small = z3.And(sel[q], held[q] >= 0,
+                           z3.Not(extra_refs(k, w, q, q + 1, range(q, q + 1))))
+            free.append(z3.If(huge, free_r, small))
+    w.upd("held", lambda p, o: z3.If(free[p], -1, o))
+    w.upd("content", lambda p, o: z3.If(free[p], STALE, o))
 
 
 def attrs_mixed(k: Any, w: SW, gfn: Any) -> Any:
