@@ -428,3 +428,4 @@ def model_props(model: Any) -> list[Property]:
     from .. import properties
 
     return properties.for_model(model)
+

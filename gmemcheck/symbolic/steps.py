@@ -320,33 +320,6 @@ def arch_prepare(k: Any, w: SW, pfn: Any, mo: Any) -> None:
         sev_gmem_prepare_mainline(k, w, pfn, mo)
 
 
-def sev_gmem_invalidate(k: Any, w: SW, lo: Any, hi: Any, rmp_fail: Any,
-                        span: range | None = None) -> None:
-    """snp.py:sev_gmem_invalidate over the frames [lo, hi), emulating its loop: a pfn is
-    visited unless an earlier visited aligned pfn of its region took the 2M path."""
-    if not k.snp:
-        return
-    took_2m: dict[int, Any] = {}
-    for p in pages(k, span):
-        r0 = p - p % k.N
-        visited = between(lo, p, hi)
-        if p != r0 and r0 in took_2m:
-            visited = z3.And(visited, z3.Not(took_2m[r0]))
-        assigned = w.rmp[p] != RMP_SHARED
-        is_2m = w.rmp[p] == RMP_2M
-        use_2m = z3.And(z3.BoolVal(p % k.N == 0), hi >= p + k.N, is_2m)
-        if p == r0:
-            took_2m[r0] = z3.And(visited, assigned, use_2m, w.mask())
-        with w.when(z3.And(visited, assigned)):
-            with w.when(z3.And(is_2m, z3.Not(use_2m))):
-                psmash(k, w, p)
-            with w.when(z3.Not(rmp_fail)):
-                with w.when(use_2m):
-                    rmpupdate(k, w, p, RMP_SHARED, True)
-                with w.when(z3.Not(use_2m)):
-                    rmpupdate(k, w, p, RMP_SHARED, False)
-
-
 # ------------------------------------------------------------------ page cache
 def filemap_add_folio(k: Any, w: SW, head: Any, end: Any, order: Any,
                       span: range | None = None) -> None:
