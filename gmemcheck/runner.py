@@ -19,6 +19,7 @@ from .checker.explicit import Caps
 from .checker.run import CheckRun, check, steps
 from .checker.traces import atomic_write, dump_itf, render_text, trace_to_itf
 from .model import Config, build
+from .model.build import resized
 
 EXIT_OK, EXIT_MISMATCH, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 64, 70
 MAX_EXPLICIT_PAGES = 16
@@ -95,14 +96,7 @@ def trace_paths(out: Path, preset: str, prop: str, cti: bool = False) -> tuple[P
 
 def model_at(model: Any, trace: Trace) -> Any:
     """The model whose size is that of ``trace`` (a CTI may be at another size)."""
-    pages = len(trace.init.order)
-    if pages == model.k.P:
-        return model
-    import copy
-
-    cfg = copy.deepcopy(model.cfg)
-    cfg.bounds = dict(cfg.bounds, pages_per_huge=pages // model.k.R)
-    return build(cfg, getattr(model, "plugin_ids", None))
+    return resized(model, pages_per_huge=len(trace.init.order) // model.k.R)
 
 
 def write_trace(out: Path, model: Any, cfg: Config, v: Verdict, kind: str,
@@ -176,21 +170,17 @@ def symbolic_check(model: Any, props: list[Any], engine: str, sym: SymOpts) -> C
     return CheckRun(verdicts, engine, 0, 0, depth, time.perf_counter() - t0, False, {})
 
 
-def strongest(model: Any, cfg: Config, props: list[Any], run: CheckRun, sym: SymOpts) -> None:
+def strongest(model: Any, props: list[Any], run: CheckRun, sym: SymOpts) -> None:
     """Upgrade each safety or deadlock verdict that the exhaustive explicit run found
     to hold into a k-induction proof at ``pages_per_huge = sym.prove_at`` where one
     goes through; otherwise keep the explicit verdict and say why in its reason."""
-    import copy
-
     from .symbolic.kind import kinduction
 
     cand = [v for v in run.verdicts if v.result is Result.HOLDS
             and v.kind in (Kind.SAFETY, Kind.DEADLOCK)]
     if not cand:
         return
-    big = copy.deepcopy(cfg)
-    big.bounds = dict(cfg.bounds, pages_per_huge=sym.prove_at)
-    big_model = build(big, getattr(model, "plugin_ids", None))
+    big_model = resized(model, pages_per_huge=sym.prove_at)
     by = {p.name: p for p in props}
     proofs = kinduction(big_model, [by[v.property] for v in cand], k=sym.k,
                         timeout_ms=sym.timeout_ms, mine_from=model)
@@ -237,7 +227,7 @@ def run_preset(cfg: Config, names: list[str] | None, engine: str, caps: Caps,
         run = check(model, props, engine="bfs" if engine == "strongest" else engine,
                     caps=caps, progress=progress, walks=walks, walk_depth=depth, seed=seed)
         if engine == "strongest" and run.complete:
-            strongest(model, cfg, props, run, sym)
+            strongest(model, props, run, sym)
     pr = PresetRun(cfg.name, cfg.description, run.engine, run.states, run.transitions,
                    run.seconds, run.complete, cfg.expect_states, run.coverage, notes=run.notes)
     by_name = {v.property: v for v in run.verdicts}

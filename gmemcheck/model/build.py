@@ -108,3 +108,16 @@ class GmemModel:
 
 def build(cfg: Config, plugin_ids: list[dict[str, str]] | None = None) -> GmemModel:
     return GmemModel(cfg, plugin_ids)
+
+
+def resized(model: GmemModel, **bounds: int) -> GmemModel:
+    """The same design and plug-ins with some bounds changed (``model`` itself when
+    none changes): the symbolic engines mine, prove and replay at other sizes."""
+    new = dict(model.cfg.bounds, **bounds)
+    if new == model.cfg.bounds:
+        return model
+    import copy
+
+    cfg = copy.deepcopy(model.cfg)
+    cfg.bounds = new
+    return GmemModel(cfg, model.plugin_ids)

@@ -15,26 +15,13 @@ from typing import Any
 
 import z3
 
-from ..checker.core import EngineBug, Kind, Property, Result, Step, Trace, Verdict
+from ..checker.core import EngineBug, Kind, Property, Result, Verdict
 from ..checker.replay import ReplayError, replay
 from ..checker.run import steps as n_steps
 from .model import NoEncoding, SymModel
 from .props import SYM, Label
 
 ENGINE = "bmc"
-
-
-def _trace(sm: SymModel, m: z3.ModelRef, states: list[Any], labels: list[Any]) -> Trace:
-    exp = {a.name: a for a in sm.model.actions}
-    init = sm.decode(m, states[0])
-    out = []
-    for i, st in enumerate(labels):
-        name, args = sm.decode_step(m, st)
-        post = sm.decode(m, states[i + 1])
-        pre = sm.decode(m, states[i])
-        a = exp[name]
-        out.append(Step(name, args, post, a.explain(pre, args) if a.explain else None))
-    return Trace(init, tuple(out))
 
 
 def bmc(model: Any, props: list[Property], depth: int, timeout_ms: int | None = None
@@ -95,7 +82,7 @@ def bmc(model: Any, props: list[Property], depth: int, timeout_ms: int | None = 
             solver.add(target)
             r = solver.check()
             if r == z3.sat:
-                trace = _trace(sm, solver.model(), states[: d + 1], labels[:d])
+                trace = sm.decode_path(solver.model(), states[: d + 1], labels[:d], model)
                 try:
                     replay(model, trace, p)
                 except ReplayError as e:

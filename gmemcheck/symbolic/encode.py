@@ -9,7 +9,7 @@ from typing import Any
 import z3
 
 from ..model.state import GmemState
-from .space import PAGE_FIELDS, REGION_FIELDS, SymState
+from .space import PAGE_FIELDS, REGION_FIELDS, SCALARS, SymState
 from .work import FAULT_CODES, FAULT_NAMES, PC_CODES, PC_NAMES, VM_IDLE, VM_POPULATE, VM_PUNCH
 
 
@@ -72,22 +72,31 @@ def _val(m: z3.ModelRef, e: Any) -> Any:
 def decode(m: z3.ModelRef, sym: SymState, pages: int, regions: int) -> GmemState:
     f = sym.f
     vals: dict[str, Any] = {}
-    for name, sort in PAGE_FIELDS.items():
-        items = tuple(_val(m, f[name][i]) for i in range(pages))
-        vals[name] = tuple(bool(x) for x in items) if sort == "bool" else items
+    for name in PAGE_FIELDS:
+        vals[name] = [_val(m, f[name][i]) for i in range(pages)]
     for name in REGION_FIELDS:
-        vals[name] = tuple(bool(_val(m, f[name][i])) for i in range(regions))
-    sc = {n: _val(m, f[n]) for n in ("spec", "vc_on", "vc_gfn", "vc_stale", "vm_op", "vm_lo",
-                                     "vm_hi", "vm_pc", "vm_ret", "launched", "f_kind",
-                                     "f_pfn")}
-    vcpu = (sc["vc_gfn"], 1 if sc["vc_stale"] else 0) if sc["vc_on"] else ()
-    if sc["vm_op"] == VM_PUNCH:
-        vmm: tuple[Any, ...] = ("punch", sc["vm_lo"], sc["vm_hi"], PC_NAMES[sc["vm_pc"]],
-                                sc["vm_ret"])
-    elif sc["vm_op"] == VM_POPULATE:
-        vmm = ("populate", sc["vm_lo"])
+        vals[name] = [_val(m, f[name][i]) for i in range(regions)]
+    for name in SCALARS:
+        vals[name] = _val(m, f[name])
+    return state_of(vals)
+
+
+def state_of(vals: dict[str, Any]) -> GmemState:
+    """The explicit state whose per-page, per-region and scalar encoding is ``vals``
+    (the inverse of :func:`scalars_of` and the field arrays)."""
+    f: dict[str, Any] = {}
+    for name, sort in PAGE_FIELDS.items():
+        f[name] = tuple(bool(x) for x in vals[name]) if sort == "bool" else tuple(vals[name])
+    for name in REGION_FIELDS:
+        f[name] = tuple(bool(x) for x in vals[name])
+    vcpu = (vals["vc_gfn"], 1 if vals["vc_stale"] else 0) if vals["vc_on"] else ()
+    if vals["vm_op"] == VM_PUNCH:
+        vmm: tuple[Any, ...] = ("punch", vals["vm_lo"], vals["vm_hi"],
+                                PC_NAMES[vals["vm_pc"]], vals["vm_ret"])
+    elif vals["vm_op"] == VM_POPULATE:
+        vmm = ("populate", vals["vm_lo"])
     else:
         vmm = ()
-    fault = (FAULT_NAMES[sc["f_kind"]], sc["f_pfn"]) if sc["f_kind"] else ()
-    return GmemState(spec=sc["spec"], vcpu=vcpu, vmm=vmm, launched=bool(sc["launched"]),
-                     fault=fault, **vals)
+    fault = (FAULT_NAMES[vals["f_kind"]], vals["f_pfn"]) if vals["f_kind"] else ()
+    return GmemState(spec=vals["spec"], vcpu=vcpu, vmm=vmm, launched=bool(vals["launched"]),
+                     fault=fault, **f)

@@ -22,16 +22,16 @@ the statistics.
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import z3
 
-from ..checker.core import EngineBug, Kind, Property, Result, Step, Trace, Verdict
+from ..checker.core import EngineBug, Kind, Property, Result, Trace, Verdict
 from ..checker.explicit import Caps, explore
 from ..checker.replay import ReplayError, replay
+from ..model.build import resized
 from . import lemmas as lm
 from .model import NoEncoding, SymModel
 from .props import SYM, Label, deadlock_free
@@ -56,26 +56,7 @@ def _size(sm: SymModel, k: int) -> str:
 
 def explicit_at(model: Any, sm: SymModel) -> Any:
     """The explicit model at the symbolic model's size (for replaying its traces)."""
-    if sm.k is model.k:
-        return model
-    from ..model.build import GmemModel
-
-    cfg = copy.deepcopy(model.cfg)
-    cfg.bounds = dict(sm.k.bounds)
-    return GmemModel(cfg, getattr(model, "plugin_ids", None))
-
-
-def _decode_path(sm: SymModel, m: z3.ModelRef, states: list[Any], labels: list[Any],
-                 exp_model: Any, origin: str) -> Trace:
-    exp = {a.name: a for a in exp_model.actions}
-    init = sm.decode(m, states[0])
-    out = []
-    for i, st in enumerate(labels):
-        name, args = sm.decode_step(m, st)
-        pre, post = sm.decode(m, states[i]), sm.decode(m, states[i + 1])
-        a = exp[name]
-        out.append(Step(name, args, post, a.explain(pre, args) if a.explain else None))
-    return Trace(init, tuple(out), origin=origin)
+    return resized(model, pages_per_huge=sm.k.N, regions=sm.k.R)
 
 
 def small_copy(model: Any) -> Any:
@@ -84,11 +65,7 @@ def small_copy(model: Any) -> Any:
     size, and Houdini re-checks every lemma at the size being proved)."""
     if model.k.N <= 2 and model.k.R <= 2:
         return model
-    from ..model.build import GmemModel
-
-    cfg = copy.deepcopy(model.cfg)
-    cfg.bounds = dict(cfg.bounds, pages_per_huge=2, regions=min(model.k.R, 2))
-    return GmemModel(cfg, getattr(model, "plugin_ids", None))
+    return resized(model, pages_per_huge=2, regions=min(model.k.R, 2))
 
 
 def mined_lemmas(model: Any, max_states: int = MINE_MAX_STATES) -> tuple[list[lm.Lemma], int]:
@@ -131,12 +108,19 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
 
     # ------------------------------------------------------------- the items
     def build_items(sm: SymModel, mined: list[lm.Lemma]) -> list[Item]:
-        def wf_item(i: int) -> Any:
-            return lambda s: lm.well_formed(sm, s)[i][1]
+        # the well-formedness lemmas of one state are built together, once
+        wf: dict[int, tuple[Any, list[tuple[str, Any]]]] = {}
 
-        probe = sm.fresh("probe")
+        def wf_of(s: Any) -> list[tuple[str, Any]]:
+            if id(s) not in wf:
+                wf[id(s)] = (s, lm.well_formed(sm, s))
+            return wf[id(s)][1]
+
+        def wf_item(i: int) -> Any:
+            return lambda s: wf_of(s)[i][1]
+
         items = [Item(f"wf: {name}", "wf", wf_item(i))
-                 for i, (name, _) in enumerate(lm.well_formed(sm, probe))]
+                 for i, (name, _) in enumerate(wf_of(sm.fresh("probe")))]
         goal_names = {p.name for p in goals_state}
         applicable = {p.name for p in model_props(model)}
         for name, sp in SYM.items():
@@ -243,8 +227,8 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
                 out[p.name] = Verdict(p.name, p.kind, Result.HOLDS, ENGINE,
                                       f"proved ({size})", stats=dict(stats))
             elif r == z3.sat:
-                tr = _decode_path(sm, s.model(), states[:2], [labels[0][1]], exp_model,
-                                  "arbitrary")
+                tr = sm.decode_path(s.model(), states[:2], [labels[0][1]], exp_model,
+                                     "arbitrary")
                 out[p.name] = cti_verdict(p, tr, f"violates {p.name} (from the invariant)")
             else:
                 out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,
@@ -377,8 +361,8 @@ def _houdini(sm: SymModel, items: list[Item], k: int, timeout_ms: int | None,
                     items[i].alive = False
                     if items[i].role == "goal":
                         if cti is None:
-                            cti = _decode_path(sm, m, states, [st for _, st in labels],
-                                               exp_model, "arbitrary")
+                            cti = sm.decode_path(m, states, [st for _, st in labels], exp_model,
+                                                  "arbitrary")
                         items[i].cti = cti
                         items[i].cti_action = cti.steps[-1].action
             if log:

@@ -9,9 +9,11 @@ from typing import Any
 
 import z3
 
+from ..checker.core import Step as TraceStep
+from ..checker.core import Trace
 from ..model.state import GmemState
 from . import actions as sa
-from .encode import canonical, decode, equals, scalars_of
+from .encode import canonical, decode, equals, scalars_of, state_of
 from .space import PAGE_FIELDS, REGION_FIELDS, SymState, Unrolled
 from .steps import unsupported
 
@@ -83,6 +85,20 @@ class SymModel:
         parts.append(z3.PbEq([(b, 1) for b in inds], 1))
         return z3.And(parts), Step(inds, all_args)
 
+    def decode_path(self, m: z3.ModelRef, states: list[SymState], steps: list[Step],
+                    exp_model: Any, origin: str = "init") -> Trace:
+        """The path ``states`` / ``steps`` of a solver model as an explicit trace, with
+        each step's outcome explained by ``exp_model`` (the explicit model at this
+        size)."""
+        acts = {a.name: a for a in exp_model.actions}
+        out = []
+        for i, st in enumerate(steps):
+            name, args = self.decode_step(m, st)
+            a = acts[name]
+            pre, post = self.decode(m, states[i]), self.decode(m, states[i + 1])
+            out.append(TraceStep(name, args, post, a.explain(pre, args) if a.explain else None))
+        return Trace(self.decode(m, states[0]), tuple(out), origin=origin)
+
     def decode_step(self, m: z3.ModelRef, st: Step) -> tuple[str, tuple[Any, ...]]:
         for a, b, args in zip(self.actions, st.ind, st.args, strict=True):
             if z3.is_true(m.eval(b, model_completion=True)):
@@ -124,7 +140,7 @@ class SymModel:
                 for name, val in eff.f.items():
                     src = val if name in mod else pre.f[name]
                     vals[name] = _ground(src, subst, name)
-                out.add((a.name, args, _to_state(vals, self.k.P, self.k.R)))
+                out.add((a.name, args, state_of(vals)))
         return out
 
 
@@ -157,24 +173,3 @@ def _ground(val: Any, subst: list[tuple[Any, Any]], name: str) -> Any:
     if hasattr(val, "items"):
         return [one(e) for e in val.items]
     return one(val)
-
-
-def _to_state(vals: dict[str, Any], pages: int, regions: int) -> GmemState:
-    from .work import FAULT_NAMES, PC_NAMES, VM_POPULATE, VM_PUNCH
-
-    f: dict[str, Any] = {}
-    for name, sort in PAGE_FIELDS.items():
-        f[name] = tuple(bool(x) for x in vals[name]) if sort == "bool" else tuple(vals[name])
-    for name in REGION_FIELDS:
-        f[name] = tuple(bool(x) for x in vals[name])
-    vcpu = (vals["vc_gfn"], 1 if vals["vc_stale"] else 0) if vals["vc_on"] else ()
-    if vals["vm_op"] == VM_PUNCH:
-        vmm: tuple[Any, ...] = ("punch", vals["vm_lo"], vals["vm_hi"],
-                                PC_NAMES[vals["vm_pc"]], vals["vm_ret"])
-    elif vals["vm_op"] == VM_POPULATE:
-        vmm = ("populate", vals["vm_lo"])
-    else:
-        vmm = ()
-    fault = (FAULT_NAMES[vals["f_kind"]], vals["f_pfn"]) if vals["f_kind"] else ()
-    return GmemState(spec=vals["spec"], vcpu=vcpu, vmm=vmm, launched=bool(vals["launched"]),
-                     fault=fault, **f)
