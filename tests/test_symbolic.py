@@ -25,6 +25,7 @@ from gmemcheck.symbolic.bmc import bmc
 from gmemcheck.symbolic.kind import kinduction
 from gmemcheck.symbolic.model import NoEncoding, SymModel, _bindings
 from gmemcheck.symbolic.props import SYM, Label
+from gmemcheck.symbolic.space import num
 
 PRESETS = builtin_presets()
 SIZES = [(), ("pages_per_huge=4", "regions=2"), ("pages_per_huge=8",)]
@@ -53,11 +54,12 @@ def walk(m: Any, choices: list[int]) -> list[Any]:
 # --------------------------------------------------------------------- successors
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 @given(preset=st.sampled_from(PRESETS), size=st.sampled_from(SIZES),
-       choices=st.lists(st.integers(0, 10_000), min_size=0, max_size=14))
+       choices=st.lists(st.integers(0, 10_000), min_size=0, max_size=14), bv=st.booleans())
 def test_explicit_and_z3_successors_agree(preset: str, size: tuple[str, ...],
-                                          choices: list[int]) -> None:
+                                          choices: list[int], bv: bool) -> None:
+    """Integers as Int or as bit-vectors (the proofs at large sizes use the latter)."""
     m = model(preset, *size)
-    sm = SymModel(m)
+    sm = SymModel(m, bv=bv)
     s = walk(m, choices)[-1]
     sym = sm.successors(s) if not m.terminal(s) else set()
     assert sym == explicit_succ(m, s)
@@ -124,11 +126,13 @@ def ground(e: Any, pairs: list[tuple[Any, Any]]) -> bool:
     return z3.is_true(x)
 
 
-@pytest.mark.parametrize("preset", ["rfc-thp", "hugetlb", "mainline-latest-rmp-fail",
-                                    "thp-folio-private", "rfc-thp-tdx"])
-def test_symbolic_properties_agree_with_python(preset: str) -> None:
+@pytest.mark.parametrize(("preset", "bv"), [
+    ("rfc-thp", False), ("hugetlb", False), ("mainline-latest-rmp-fail", False),
+    ("thp-folio-private", False), ("rfc-thp-tdx", False), ("rfc-thp", True),
+    ("hugetlb", True)])
+def test_symbolic_properties_agree_with_python(preset: str, bv: bool) -> None:
     m = model(preset)
-    sm = SymModel(m)
+    sm = SymModel(m, bv=bv)
     props = [p for p in properties.for_model(m) if p.name in SYM
              and p.kind in (Kind.SAFETY, Kind.REACHABLE)]
     exp = explore(m)
@@ -136,7 +140,7 @@ def test_symbolic_properties_agree_with_python(preset: str) -> None:
     pre_s, post_s = sm.fresh("a"), sm.fresh("b")
     names = [a.name for a in sm.actions]
     ind = [z3.Bool(f"ind.{n}") for n in names]
-    args = [a.arg_vars("lab") for a in sm.actions]
+    args = [a.arg_vars("lab", sm.space) for a in sm.actions]
     lab = Label(names, ind, args)
     seen = {p.name: set() for p in props}
     for s in rng.sample(exp.states, 60):
@@ -146,7 +150,7 @@ def test_symbolic_properties_agree_with_python(preset: str) -> None:
             pairs += [(b, z3.BoolVal(i == j)) for i, b in enumerate(ind)]
             for i, vs in enumerate(args):
                 vals = a_args if i == j else [False if z3.is_bool(v) else 0 for v in vs]
-                pairs += [(v, z3.BoolVal(x) if isinstance(x, bool) else z3.IntVal(x))
+                pairs += [(v, z3.BoolVal(x) if isinstance(x, bool) else num(x, v))
                           for v, x in zip(vs, vals, strict=True)]
             for p in props:
                 sp = SYM[p.name]

@@ -59,9 +59,8 @@ class SymAction:
     modifies: frozenset[str]
     environment: bool = False
 
-    def arg_vars(self, tag: str) -> list[Any]:
-        return [z3.Bool(f"{tag}.{self.name}.{p}") if s == "bool"
-                else z3.Int(f"{tag}.{self.name}.{p}")
+    def arg_vars(self, tag: str, space: Any) -> list[Any]:
+        return [space.const(f"{tag}.{self.name}.{p}", s)
                 for p, s in zip(self.params, self.sorts, strict=True)]
 
 
@@ -343,7 +342,9 @@ def build(k: Any, model: Any) -> list[SymAction]:
             st.zap(k, w, lo, hi)
 
     add("kvm_gmem_punch_hole", ("offset", "len"), ("int", "int"),
-        lambda k, a: z3.And(a[0] >= 0, a[1] >= 1, a[0] + a[1] <= k.P),
+        # (each bound on its own as well: no sum may wrap around in a bit-vector)
+        lambda k, a: z3.And(a[0] >= 0, a[0] < k.P, a[1] >= 1, a[1] <= k.P,
+                            a[0] + a[1] <= k.P),
         lambda s, off, ln: s.vm_op == VM_IDLE, b_punch)
 
     def b_truncate(w: SW, rmp_fail: Any, split_fail: Any) -> None:
@@ -351,7 +352,8 @@ def build(k: Any, model: Any) -> list[SymAction]:
         if k.axes["partial_punch"] != "hugetlb":
             w.upd("punched", lambda p, o: z3.If(st.between(lo, p, hi), True, o))
         again = trunc_step(k, w, lo, hi, rmp_fail)
-        set_vmm(w, VM_PUNCH, lo, hi, TRUNCATED, z3.If(again, -11, 0), always=True)
+        set_vmm(w, VM_PUNCH, lo, hi, TRUNCATED,
+                z3.If(again, w.sp.val(-11), w.sp.val(0)), always=True)
 
     add("truncate_inode_pages_range", ("rmp_make_shared_fails", "second_split_fails"),
         ("bool", "bool"),
@@ -543,8 +545,8 @@ def build(k: Any, model: Any) -> list[SymAction]:
             lambda w, i: w.upd("host", lambda p, o: z3.If(p == i, HOST_GUP, o)))
 
         def b_unpin(w: SW, i: Any) -> None:
-            w.upd("host", lambda p, o: z3.If(p == i, z3.If(o == HOST_GUP, HOST_MAPPED, HOST_NONE),
-                                             o))
+            w.upd("host", lambda p, o: z3.If(p == i, z3.If(o == HOST_GUP, w.sp.val(HOST_MAPPED),
+                                                            w.sp.val(HOST_NONE)), o))
             st.put_extra_ref(k, w, i)
 
         add("unpin_user_page", ("index",), ("int",), _gfn_domain,

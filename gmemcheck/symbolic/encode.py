@@ -9,7 +9,7 @@ from typing import Any
 import z3
 
 from ..model.state import GmemState
-from .space import PAGE_FIELDS, REGION_FIELDS, SCALARS, SymState
+from .space import PAGE_FIELDS, REGION_FIELDS, SCALARS, SymState, value_of
 from .work import FAULT_CODES, FAULT_NAMES, PC_CODES, PC_NAMES, VM_IDLE, VM_POPULATE, VM_PUNCH
 
 
@@ -61,12 +61,7 @@ def canonical(sym: SymState) -> Any:
 
 
 def _val(m: z3.ModelRef, e: Any) -> Any:
-    v = m.eval(e, model_completion=True)
-    if z3.is_true(v):
-        return True
-    if z3.is_false(v):
-        return False
-    return v.as_long()
+    return value_of(m.eval(e, model_completion=True))
 
 
 def decode(m: z3.ModelRef, sym: SymState, pages: int, regions: int) -> GmemState:

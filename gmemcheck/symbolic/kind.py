@@ -22,7 +22,9 @@ the statistics.
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +36,7 @@ from ..checker.replay import ReplayError, replay
 from ..model.build import resized
 from . import lemmas as lm
 from .model import NoEncoding, SymModel
-from .props import SYM, Label, deadlock_free
+from .props import SYM, Label, deadlock_free, every_page
 
 ENGINE = "kinduction"
 MINE_MAX_STATES = 400_000
@@ -76,14 +78,16 @@ def mined_lemmas(model: Any, max_states: int = MINE_MAX_STATES) -> tuple[list[lm
 def kinduction(model: Any, props: list[Property], k: int = 1,
                pages_per_huge: int | None = None, regions: int | None = None,
                timeout_ms: int | None = None, use_mined: bool = True,
-               mine_from: Any = None, log: Any = None) -> list[Verdict]:
+               mine_from: Any = None, log: Any = None, bv: bool = True) -> list[Verdict]:
     """Prove the safety and deadlock properties among ``props`` on ``model`` (at its
     own size, or at ``pages_per_huge``/``regions`` if given). Candidate lemmas are
     mined from the explicit reachable set of ``mine_from`` (default: ``model`` itself
-    if it is small enough to explore, else ``model`` at ``pages_per_huge = 2``)."""
+    if it is small enough to explore, else ``model`` at ``pages_per_huge = 2``).
+    ``bv``: prove over the bit-vector encoding with the SAT-based solver (see
+    :class:`.model.SymModel`); the lemma pruning at the small size uses integers."""
     t0 = time.perf_counter()
     try:
-        sm = SymModel(model, pages_per_huge, regions)
+        sm = SymModel(model, pages_per_huge, regions, bv=bv)
     except NoEncoding as e:
         return [Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, "-", reason=str(e))
                 for p in props]
@@ -131,8 +135,7 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
                               lambda s, sp=sp: sp.state(sm, s)))
         for lem in mined:
             items.append(Item(f"lemma: {lem.name}", "lemma",
-                              lambda s, lem=lem: z3.And([lem.z(s, p, sm.k)
-                                                         for p in range(sm.P)])))
+                              lambda s, lem=lem: every_page(sm, lambda p: lem.z(s, p, sm.k))))
         return items
 
     mined: list[lm.Lemma] = []
@@ -161,8 +164,8 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
         log(f"{len(items)} items ({len(mined)} mined lemmas from {mined_from} states), "
             f"building the {k}-step relation at {size}")
     exp_model = explicit_at(model, sm)
-    states, labels, at, base_fail, unknown, rounds = _houdini(sm, items, k, timeout_ms,
-                                                              exp_model, log)
+    states, labels, at, base_fail, unknown, rounds, per_action = _houdini(
+        sm, items, k, timeout_ms, exp_model, log)
     inv = [i for i, it in enumerate(items) if it.alive]
     # the encoding of truncate and allocate is exact on well-formed states only
     # (symbolic/steps.py): a proof that lost a well-formedness lemma proves nothing
@@ -204,12 +207,7 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
 
     # ------------------------------------------------------------- step goals, deadlock
     if goals_step or deadlock is not None:
-        s = z3.Solver()
-        if timeout_ms:
-            s.set("timeout", timeout_ms)
-        s.add(sm.canonical(states[0]), sm.canonical(states[1]), labels[0][0])
-        for i in inv:
-            s.add(at(i, 0))
+        hyp = [sm.canonical(states[0]), sm.canonical(states[1])] + [at(i, 0) for i in inv]
         names = [a.name for a in sm.actions]
         lab = Label(names, labels[0][1].ind, labels[0][1].args)
         for p in goals_step:
@@ -217,24 +215,29 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
                 out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,
                                       reason=f"solver unknown: {unknown}")
                 continue
-            s.push()
-            s.add(z3.Not(SYM[p.name].step(sm, states[0], states[1], lab)))
-            r = s.check()
-            if r == z3.unsat and broken_wf:
-                out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,
-                                      reason=wf_reason)
-            elif r == z3.unsat:
-                out[p.name] = Verdict(p.name, p.kind, Result.HOLDS, ENGINE,
-                                      f"proved ({size})", stats=dict(stats))
-            elif r == z3.sat:
-                tr = sm.decode_path(s.model(), states[:2], [labels[0][1]], exp_model,
+            neg = z3.Not(SYM[p.name].step(sm, states[0], states[1], lab))
+            # one query per action, as in the induction step
+            res = check_each(sm, [hyp + [rel, neg] for rel in per_action[0]], timeout_ms,
+                             log, [f"{p.name} / {n}" for n in names])
+            sat = [m for r, m, _ in res if r == z3.sat]
+            unk = [f"{n}: {why}" for n, (r, _, why) in zip(names, res, strict=True)
+                   if r == z3.unknown]
+            if sat:
+                tr = sm.decode_path(sat[0], states[:2], [labels[0][1]], exp_model,
                                      "arbitrary")
                 out[p.name] = cti_verdict(p, tr, f"violates {p.name} (from the invariant)")
-            else:
+            elif unk:
                 out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,
-                                      reason=f"solver unknown: {s.reason_unknown()}")
-            s.pop()
+                                      reason=f"solver unknown: {unk[0]}")
+            elif broken_wf:
+                out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,
+                                      reason=wf_reason)
+            else:
+                out[p.name] = Verdict(p.name, p.kind, Result.HOLDS, ENGINE,
+                                      f"proved ({size})", stats=dict(stats))
         if deadlock is not None:
+            s = solver(sm, timeout_ms)
+            s.add([sm.canonical(states[0])] + [at(i, 0) for i in inv])
             out[deadlock.name] = _deadlock(sm, s, states, deadlock, size, stats, exp_model,
                                            (f"solver unknown: {unknown}" if unknown else
                                             wf_reason if broken_wf else ""))
@@ -285,17 +288,73 @@ def _needed(sm: SymModel, items: list[Item], k: int, hs: tuple[Any, ...],
     return {items[i].name for i in need}
 
 
+def _goal_lit(s: Any, at: Any, live: list[int], k: int, n: int) -> Any:
+    """A fresh literal that, assumed, asks for some item of ``live`` to fail at step k."""
+    g = z3.Bool(f"goal.{n}")
+    s.add(z3.Implies(g, z3.Or([z3.Not(at(i, k)) for i in live])))
+    return g
+
+
+def solver(sm: SymModel, timeout_ms: int | None = None, ctx: Any = None) -> z3.Solver:
+    """A solver for queries over ``sm``: Z3's finite-domain (bit-blasting SAT) solver
+    when its integers are bit-vectors, else the default one."""
+    s = z3.SolverFor("QF_FD", ctx=ctx) if sm.bv else z3.Solver(ctx=ctx)
+    if timeout_ms:
+        s.set("timeout", timeout_ms)
+    return s
+
+
+WORKERS = min(2, os.cpu_count() or 1)
+
+
+def check_each(sm: SymModel, queries: list[list[Any]], timeout_ms: int | None, log: Any,
+               names: list[str]) -> list[tuple[Any, Any, str]]:
+    """Check each query (a list of assertions) in a fresh solver: (result, model in the
+    main context or None, reason unknown). Queries run ``WORKERS`` at a time, each in
+    its own Z3 context (a context is not thread-safe; Z3 releases the GIL while it
+    solves), translated there and back on this thread."""
+    jobs = []
+    for q in queries:
+        ctx = z3.Context()
+        jobs.append((ctx, [f.translate(ctx) for f in q]))
+
+    def run(job: tuple[Any, list[Any]]) -> tuple[Any, Any, str, float]:
+        ctx, fs = job
+        t = time.perf_counter()
+        s = solver(sm, timeout_ms, ctx)
+        s.add(fs)
+        r = s.check()
+        m = s.model() if r == z3.sat else None
+        return r, m, s.reason_unknown() if r == z3.unknown else "", time.perf_counter() - t
+
+    if WORKERS > 1 and len(jobs) > 1:
+        with ThreadPoolExecutor(WORKERS) as pool:
+            raw = list(pool.map(run, jobs))
+    else:
+        raw = [run(j) for j in jobs]
+    out = []
+    main = z3.main_ctx()
+    for name, (r, m, why, secs) in zip(names, raw, strict=True):
+        if log:
+            log(f"  {name}: {r} in {secs:.1f}s")
+        r = {"sat": z3.sat, "unsat": z3.unsat}.get(str(r), z3.unknown)
+        out.append((r, m.translate(main) if m is not None else None, why))
+    return out
+
+
 def _houdini(sm: SymModel, items: list[Item], k: int, timeout_ms: int | None,
              exp_model: Any, log: Any) -> tuple[Any, ...]:
     """Drop items until the rest hold within ``k - 1`` steps of the initial state and
     are preserved by ``k`` steps from any state satisfying them."""
     states = [sm.fresh("s0")]
     labels: list[Any] = []
+    per_action: list[Any] = []
     for d in range(k):
         nxt = sm.fresh(f"s{d + 1}")
-        rel, st = sm.step(states[d], nxt, f"t{d}")
+        rels, st = sm.step_per_action(states[d], nxt, f"t{d}")
         states.append(nxt)
-        labels.append((rel, st))
+        labels.append((z3.Or(rels), st))
+        per_action.append(rels)
     cache: dict[tuple[int, int], Any] = {}
 
     def at(it_idx: int, d: int) -> Any:
@@ -305,9 +364,7 @@ def _houdini(sm: SymModel, items: list[Item], k: int, timeout_ms: int | None,
         return cache[key]
 
     # base case
-    base = z3.Solver()
-    if timeout_ms:
-        base.set("timeout", timeout_ms)
+    base = solver(sm, timeout_ms)
     base.add(sm.init_constraint(states[0]), sm.canonical(states[0]))
     for d in range(k - 1):
         base.add(labels[d][0], sm.canonical(states[d + 1]))
@@ -333,32 +390,30 @@ def _houdini(sm: SymModel, items: list[Item], k: int, timeout_ms: int | None,
             break
     if log:
         log(f"base case: {sum(it.alive for it in items)} items left")
-    # induction step
-    step = z3.Solver()
-    if timeout_ms:
-        step.set("timeout", timeout_ms)
-    lits = [z3.Bool(f"use.{i}") for i in range(len(items))]
-    for i, it in enumerate(items):
-        if it.alive:
-            step.add(z3.Implies(lits[i], z3.And([at(i, d) for d in range(k)])))
-    for d in range(k + 1):
-        step.add(sm.canonical(states[d]))
-    for rel, _ in labels:
-        step.add(rel)
+    # induction step: one query per action of the last step, each in a fresh solver
+    # with the hypotheses asserted (Z3 simplifies and bit-blasts far better than
+    # under assumptions), two at a time; after a drop, every action again
     rounds = 0
     while not unknown:
         live = [i for i, it in enumerate(items) if it.alive]
         rounds += 1
-        step.push()
-        step.add(z3.Or([z3.Not(at(i, k)) for i in live]))
-        r = step.check([lits[i] for i in live])
-        if r == z3.sat:
-            m = step.model()
+        hyp = [at(i, d) for i in live for d in range(k)]
+        hyp += [sm.canonical(st) for st in states] + [rel for rel, _ in labels[:-1]]
+        goal = z3.Or([z3.Not(at(i, k)) for i in live])
+        res = check_each(sm, [hyp + [rel, goal] for rel in per_action[-1]], timeout_ms, log,
+                         [a.name for a in sm.actions])
+        dropped = False
+        for a, (r, m, why) in zip(sm.actions, res, strict=True):
+            if r == z3.unknown:
+                unknown = f"{a.name}: {why}"
+                break
+            if r != z3.sat:
+                continue
             cti = None
-            fired = sm.decode_step(m, labels[-1][1])
             for i in live:
-                if z3.is_false(m.eval(at(i, k), model_completion=True)):
+                if items[i].alive and z3.is_false(m.eval(at(i, k), model_completion=True)):
                     items[i].alive = False
+                    dropped = True
                     if items[i].role == "goal":
                         if cti is None:
                             cti = sm.decode_path(m, states, [st for _, st in labels], exp_model,
@@ -367,14 +422,11 @@ def _houdini(sm: SymModel, items: list[Item], k: int, timeout_ms: int | None,
                         items[i].cti_action = cti.steps[-1].action
             if log:
                 gone = [items[i].name for i in live if not items[i].alive]
-                log(f"round {rounds}: {fired[0]}{fired[1]} dropped {len(gone)}: "
+                log(f"round {rounds}: {a.name} dropped {len(gone)}: "
                     + "; ".join(gone[:6]) + (" ..." if len(gone) > 6 else ""))
-        elif r == z3.unknown:
-            unknown = step.reason_unknown()
-        step.pop()
-        if r != z3.sat:
+        if not dropped:
             break
-    return states, labels, at, base_fail, unknown, rounds
+    return states, labels, at, base_fail, unknown, rounds, per_action
 
 
 DEADLOCK_MAX_GUARDS = 20_000
@@ -384,11 +436,22 @@ def _deadlock(sm: SymModel, s: z3.Solver, states: list[Any], p: Property, size: 
               stats: dict[str, Any], exp_model: Any, blocked: str) -> Verdict:
     if blocked:
         return Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size, reason=blocked)
+    # first with a sample of the action instances (a few dozen at any size): if the
+    # invariant implies one of them is enabled, that is a proof; otherwise every
+    # instance, if there are not too many
+    s.push()
+    s.add(z3.Not(deadlock_free(sm, states[0], sample=True)))
+    r = s.check()
+    s.pop()
+    if r == z3.unsat:
+        return Verdict(p.name, p.kind, Result.HOLDS, ENGINE, f"proved ({size})",
+                       stats=dict(stats))
     n = sum(len(a.domain) for a in exp_model.actions)
     if n > DEADLOCK_MAX_GUARDS:
         return Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,
-                       reason=f"deadlock freedom needs every guard enumerated ({n} action "
-                              f"instances at this size, at most {DEADLOCK_MAX_GUARDS})")
+                       reason=f"deadlock freedom: no sampled action instance is enabled in "
+                              f"every state of the invariant, and enumerating all {n} "
+                              f"instances at this size is over {DEADLOCK_MAX_GUARDS}")
     s.push()
     s.add(z3.Not(deadlock_free(sm, states[0])))
     r = s.check()

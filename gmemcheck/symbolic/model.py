@@ -14,7 +14,7 @@ from ..checker.core import Trace
 from ..model.state import GmemState
 from . import actions as sa
 from .encode import canonical, decode, equals, scalars_of, state_of
-from .space import PAGE_FIELDS, REGION_FIELDS, SymState, Unrolled
+from .space import PAGE_FIELDS, REGION_FIELDS, SymState, Unrolled, is_value, num, value_of
 from .steps import unsupported
 
 
@@ -33,7 +33,10 @@ class Step:
 
 class SymModel:
     def __init__(self, model: Any, pages_per_huge: int | None = None,
-                 regions: int | None = None) -> None:
+                 regions: int | None = None, bv: bool = False) -> None:
+        """``bv``: integers are signed bit-vectors wide enough for every value at this
+        size (:func:`.space.bv_width`), so that the queries are pure bit-vector and
+        Boolean ones, which Z3 bit-blasts to SAT (QF_FD); else mathematical integers."""
         why = unsupported(model.k)
         if why:
             raise NoEncoding(why)
@@ -46,7 +49,8 @@ class SymModel:
         if regions is not None:
             b["regions"] = regions
         self.k = Kernel(model.cfg.axes, b) if b != model.cfg.bounds else model.k
-        self.space = Unrolled(self.k.N, self.k.R)
+        self.space = Unrolled(self.k.N, self.k.R, bv)
+        self.bv = bv
         try:
             self.actions = sa.build(self.k, model)
         except KeyError as e:
@@ -74,16 +78,23 @@ class SymModel:
     # ---------------------------------------------------------------- relation
     def step(self, pre: SymState, post: SymState, tag: str) -> tuple[Any, Step]:
         """Exactly one action fires between ``pre`` and ``post``."""
-        inds, all_args, parts = [], [], []
-        for a in self.actions:
-            b = z3.Bool(f"{tag}.fire.{a.name}")
-            args = a.arg_vars(tag)
-            inds.append(b)
-            all_args.append(args)
-            parts.append(z3.Implies(b, z3.And(a.domain(self.k, args),
-                                              sa.transition(a, pre, post, args))))
-        parts.append(z3.PbEq([(b, 1) for b in inds], 1))
-        return z3.And(parts), Step(inds, all_args)
+        rels, st = self.step_per_action(pre, post, tag)
+        return z3.Or(rels), st
+
+    def step_per_action(self, pre: SymState, post: SymState, tag: str
+                        ) -> tuple[list[Any], Step]:
+        """The same relation split by the action that fires: one formula per action,
+        in which that action's indicator holds and every other one is false (their
+        disjunction is :meth:`step`). The engines ask one query per action, each far
+        easier for the solver than the disjunction."""
+        inds = [z3.Bool(f"{tag}.fire.{a.name}") for a in self.actions]
+        all_args = [a.arg_vars(tag, self.space) for a in self.actions]
+        rels = []
+        for i, a in enumerate(self.actions):
+            rels.append(z3.And([inds[i], a.domain(self.k, all_args[i]),
+                                sa.transition(a, pre, post, all_args[i])]
+                               + [z3.Not(b) for j, b in enumerate(inds) if j != i]))
+        return rels, Step(inds, all_args)
 
     def decode_path(self, m: z3.ModelRef, states: list[SymState], steps: list[Step],
                     exp_model: Any, origin: str = "init") -> Trace:
@@ -105,7 +116,7 @@ class SymModel:
                 vals = []
                 for v in args:
                     x = m.eval(v, model_completion=True)
-                    vals.append(z3.is_true(x) if z3.is_bool(x) else x.as_long())
+                    vals.append(value_of(x))
                 return a.name, tuple(vals)
         raise AssertionError("no action fired in the model")
 
@@ -113,7 +124,7 @@ class SymModel:
     def _effects(self, a: sa.SymAction) -> tuple[SymState, list[Any], Any, SymState]:
         if a.name not in self._cache:
             pre = self.fresh("pre")
-            args = a.arg_vars("arg")
+            args = a.arg_vars("arg", self.space)
             guard, eff = a.encode(pre, args)
             self._cache[a.name] = (pre, args, guard, eff)
         return self._cache[a.name]
@@ -127,7 +138,7 @@ class SymModel:
             base = _bindings(pre, s)
             mod = sa.sym_fields(a.modifies)
             for args in ex.domain:
-                subst = base + [(v, z3.BoolVal(x) if isinstance(x, bool) else z3.IntVal(x))
+                subst = base + [(v, z3.BoolVal(x) if isinstance(x, bool) else num(x, v))
                                 for v, x in zip(argv, args, strict=True)]
                 dom = z3.simplify(z3.substitute(a.domain(self.k, argv), *subst))
                 if not z3.is_true(dom):
@@ -148,12 +159,14 @@ def _bindings(sym: SymState, s: GmemState) -> list[tuple[Any, Any]]:
     pairs: list[tuple[Any, Any]] = []
     for name, sort in PAGE_FIELDS.items():
         for i, v in enumerate(getattr(s, name)):
-            pairs.append((sym.f[name][i], z3.BoolVal(v) if sort == "bool" else z3.IntVal(v)))
+            x = sym.f[name][i]
+            pairs.append((x, z3.BoolVal(v) if sort == "bool" else num(v, x)))
     for name in REGION_FIELDS:
         for i, v in enumerate(getattr(s, name)):
             pairs.append((sym.f[name][i], z3.BoolVal(v)))
     for name, v in scalars_of(s).items():
-        pairs.append((sym.f[name], z3.BoolVal(v) if isinstance(v, bool) else z3.IntVal(v)))
+        x = sym.f[name]
+        pairs.append((x, z3.BoolVal(v) if isinstance(v, bool) else num(v, x)))
     return pairs
 
 
@@ -162,12 +175,8 @@ def _ground(val: Any, subst: list[tuple[Any, Any]], name: str) -> Any:
         x = z3.simplify(z3.substitute(e, *subst)) if isinstance(e, z3.ExprRef) else e
         if isinstance(x, bool | int):
             return x
-        if z3.is_true(x):
-            return True
-        if z3.is_false(x):
-            return False
-        if z3.is_int_value(x):
-            return x.as_long()
+        if z3.is_true(x) or z3.is_false(x) or is_value(x):
+            return value_of(x)
         raise AssertionError(f"field {name}: effect not ground: {x}")
 
     if hasattr(val, "items"):

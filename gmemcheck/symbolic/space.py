@@ -44,8 +44,42 @@ assert set(PAGE_FIELDS) | set(REGION_FIELDS) | {"spec", "vcpu", "vmm", "launched
 Expr = Any
 
 
-def _const(name: str, sort: str) -> Expr:
-    return z3.Bool(name) if sort == "bool" else z3.Int(name)
+def _const(name: str, sort: str, width: int | None = None) -> Expr:
+    if sort == "bool":
+        return z3.Bool(name)
+    return z3.Int(name) if width is None else z3.BitVec(name, width)
+
+
+def bv_width(pages: int) -> int:
+    """Bits of the signed bit-vectors that stand for integers at ``pages`` pages: every
+    integer the encoding computes lies in [-64, 8 * pages] (page indices and ends, sums
+    of an index and a length or a huge-page size, errno values, small codes), so none
+    overflows."""
+    return max(8, (8 * pages).bit_length() + 1)
+
+
+def num(v: int, like: Any) -> Expr:
+    """The constant ``v`` in the integer sort of ``like`` (Int or a bit-vector)."""
+    if isinstance(like, int):
+        return z3.IntVal(v) if like == 0 else z3.BitVecVal(v, like)
+    return z3.BitVecVal(v, like.size()) if z3.is_bv(like) else z3.IntVal(v)
+
+
+def value_of(x: Any) -> Any:
+    """A ground Z3 value as a Python bool or int (bit-vectors read as signed)."""
+    if z3.is_true(x):
+        return True
+    if z3.is_false(x):
+        return False
+    if z3.is_int_value(x):
+        return x.as_long()
+    if z3.is_bv_value(x):
+        return x.as_signed_long()
+    raise ValueError(f"not a ground value: {x}")
+
+
+def is_value(x: Any) -> bool:
+    return z3.is_int_value(x) or z3.is_bv_value(x)
 
 
 class Space:
@@ -54,6 +88,13 @@ class Space:
     P: Any      # number of pages: Python int (Unrolled) or Int expression
     N: Any      # pages per huge folio
     R: Any
+    width: int | None = None   # integers as signed bit-vectors of this width, or Int
+
+    def const(self, name: str, sort: str) -> Expr:
+        return _const(name, sort, self.width)
+
+    def val(self, v: int) -> Expr:
+        return num(v, self.width or 0)
 
     def fresh_array(self, name: str, sort: str, length: Any) -> Any:
         raise NotImplementedError
@@ -85,8 +126,8 @@ class UArr:
     def __getitem__(self, i: Any) -> Expr:
         if isinstance(i, int):
             return self.items[i]
-        if z3.is_int_value(i):
-            return self.items[i.as_long()]
+        if is_value(i):
+            return self.items[value_of(i)]
         # symbolic index: an ite chain (the caller constrains i to the range)
         out = self.items[-1]
         for k in range(len(self.items) - 2, -1, -1):
@@ -98,13 +139,14 @@ class UArr:
 
 
 class Unrolled(Space):
-    def __init__(self, pages_per_huge: int, regions: int) -> None:
+    def __init__(self, pages_per_huge: int, regions: int, bv: bool = False) -> None:
         self.N = pages_per_huge
         self.R = regions
         self.P = pages_per_huge * regions
+        self.width = bv_width(self.P) if bv else None
 
     def fresh_array(self, name: str, sort: str, length: Any) -> UArr:
-        return UArr([_const(f"{name}[{i}]", sort) for i in range(length)])
+        return UArr([self.const(f"{name}[{i}]", sort) for i in range(length)])
 
     def new(self, fn: Callable[[Any], Expr], length: Any = None) -> UArr:
         n = self.P if length is None else length
@@ -175,7 +217,7 @@ class SymState:
         for name, sort in REGION_FIELDS.items():
             f[name] = space.fresh_array(f"{tag}.{name}", sort, space.R)
         for name, sort in SCALARS.items():
-            f[name] = _const(f"{tag}.{name}", sort)
+            f[name] = space.const(f"{tag}.{name}", sort)
         return cls(space, f)
 
     def __getattr__(self, name: str) -> Any:

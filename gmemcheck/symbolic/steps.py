@@ -33,6 +33,7 @@ from ..model.state import (
     STALE,
     ZERO,
 )
+from .space import num
 from .work import PC_CODES, SW, VM_POPULATE, VM_PUNCH
 
 EAGAIN, ENOMEM, EEXIST, EINVAL, EIO = -11, -12, -17, -22, -5
@@ -79,13 +80,15 @@ def unsupported(k: Any) -> str | None:
 # The z3 Python wrappers coerce and sort-check every argument, which costs several times
 # the term itself; the per-page loops below build P-sized arrays with the C API
 # directly (same terms: Z3_mk_ite / Z3_mk_and / Z3_mk_le / Z3_mk_lt).
-_IV: dict[int, Any] = {}
+_IV: dict[tuple[int, int], Any] = {}
 
 
-def _int(p: int) -> Any:
-    v = _IV.get(p)
+def _int(p: int, like: Any) -> Any:
+    """The constant ``p`` in the integer sort of ``like`` (Int or a bit-vector)."""
+    width = like.size() if z3.is_bv(like) else 0
+    v = _IV.get((p, width))
     if v is None:
-        v = _IV[p] = z3.IntVal(p)
+        v = _IV[p, width] = num(p, width)
     return v
 
 
@@ -101,7 +104,7 @@ def _and2(a: Any, b: Any) -> Any:
 
 
 def _sort_cls(e: Any) -> Any:
-    return z3.BoolRef if z3.is_bool(e) else z3.ArithRef
+    return z3.BoolRef if z3.is_bool(e) else z3.BitVecRef if z3.is_bv(e) else z3.ArithRef
 
 
 def masked(w: SW, conds: list[Any]) -> list[Any]:
@@ -120,7 +123,7 @@ def assign(w: SW, name: str, mc: list[Any], val: Any) -> None:
     def conv(v: Any) -> Any:
         if isinstance(v, z3.ExprRef):
             return v
-        return z3.BoolVal(v) if cls is z3.BoolRef else z3.IntVal(v)
+        return z3.BoolVal(v) if cls is z3.BoolRef else _int(v, items[0])
 
     const = None if callable(val) else conv(val)
     for p, c in enumerate(mc):
@@ -150,10 +153,16 @@ def end_of(k: Any, o: Any, p: Any) -> Any:
 def between(lo: Any, p: Any, hi: Any) -> Any:
     if isinstance(p, int) and isinstance(lo, z3.ArithRef) and isinstance(hi, z3.ArithRef):
         ctx = lo.ctx
-        pv = _int(p).as_ast()
+        pv = _int(p, lo).as_ast()
         # wrap each result at once: the wrapper holds the reference that keeps it alive
         a = z3.BoolRef(z3core.Z3_mk_le(ctx.ref(), lo.as_ast(), pv), ctx)
         b = z3.BoolRef(z3core.Z3_mk_lt(ctx.ref(), pv, hi.as_ast()), ctx)
+        return _and2(a, b)
+    if isinstance(p, int) and isinstance(lo, z3.BitVecRef) and isinstance(hi, z3.BitVecRef):
+        ctx = lo.ctx
+        pv = _int(p, lo).as_ast()
+        a = z3.BoolRef(z3core.Z3_mk_bvsle(ctx.ref(), lo.as_ast(), pv), ctx)
+        b = z3.BoolRef(z3core.Z3_mk_bvslt(ctx.ref(), pv, hi.as_ast()), ctx)
         return _and2(a, b)
     return z3.And(lo <= p, p < hi)
 
@@ -233,7 +242,7 @@ def host_write(k: Any, w: SW, pfn: Any, value: int = ZERO,
     if f is not None:
         w.fault(f[0], f[1], pfn)
     if isinstance(pfn, int):
-        w.upd("content", lambda p, o: z3.IntVal(value), span=range(pfn, pfn + 1))
+        w.upd("content", lambda p, o: _int(value, o), span=range(pfn, pfn + 1))
     else:
         w.upd("content", lambda p, o: z3.If(p == pfn, value, o))
 
@@ -262,7 +271,7 @@ def rmpupdate(k: Any, w: SW, pfn: Any, new: int, level_2m: bool) -> None:
         w.fault(w.rmp[pfn] == RMP_2M, "rmpupdate-overlap-livelock", pfn)
         set_dm4k(k, w, pfn)
         if isinstance(pfn, int):
-            w.upd("rmp", lambda p, o: z3.IntVal(new), span=range(pfn, pfn + 1))
+            w.upd("rmp", lambda p, o: _int(new, o), span=range(pfn, pfn + 1))
         else:
             w.upd("rmp", lambda p, o: z3.If(p == pfn, new, o))
     else:
@@ -553,7 +562,7 @@ def merge(k: Any, w: SW, r0: int) -> None:
     cond = z3.And(w.order[r0] != k.HUGE, z3.And([w.order[q] >= 0 for q in span]))
     with w.when(cond):
         u, d = w.uptodate[r0], w.dirty[r0]
-        w.upd("order", lambda p, o: z3.IntVal(k.HUGE), span=span)
+        w.upd("order", lambda p, o: _int(k.HUGE, o), span=span)
         w.upd("uptodate", lambda p, o: u, span=span)
         w.upd("dirty", lambda p, o: d, span=span)
 
