@@ -18,6 +18,13 @@ properties and deadlock freedom are then checked from every state of the invaria
 
 Lemmas stay lemmas: the verdicts report goals only, and the number of lemmas used is in
 the statistics.
+
+At large sizes: the lemmas are pruned at the small size first and only those the goals'
+proofs use (unsat cores) are carried over; integers are bit-vectors (``bv``) solved by
+Z3's finite-domain SAT solver; the induction step is one query per action of the last
+step, each in a fresh solver with the hypotheses asserted, :data:`WORKERS` at a time
+(:func:`check_each`). Measured on mainline-6.13 at 64 pages per huge folio: one
+disjunctive Int query 230 s, per-action bit-vector queries 20 s.
 """
 
 from __future__ import annotations
@@ -316,7 +323,8 @@ def check_each(sm: SymModel, queries: list[list[Any]], timeout_ms: int | None, l
     jobs = []
     for q in queries:
         ctx = z3.Context()
-        jobs.append((ctx, [f.translate(ctx) for f in q]))
+        # one translation, so that subterms shared between assertions are copied once
+        jobs.append((ctx, [z3.And(q).translate(ctx)]))
 
     def run(job: tuple[Any, list[Any]]) -> tuple[Any, Any, str, float]:
         ctx, fs = job
