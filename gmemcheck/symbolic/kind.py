@@ -295,13 +295,6 @@ def _needed(sm: SymModel, items: list[Item], k: int, hs: tuple[Any, ...],
     return {items[i].name for i in need}
 
 
-def _goal_lit(s: Any, at: Any, live: list[int], k: int, n: int) -> Any:
-    """A fresh literal that, assumed, asks for some item of ``live`` to fail at step k."""
-    g = z3.Bool(f"goal.{n}")
-    s.add(z3.Implies(g, z3.Or([z3.Not(at(i, k)) for i in live])))
-    return g
-
-
 def solver(sm: SymModel, timeout_ms: int | None = None, ctx: Any = None) -> z3.Solver:
     """A solver for queries over ``sm``: Z3's finite-domain (bit-blasting SAT) solver
     when its integers are bit-vectors, else the default one."""
