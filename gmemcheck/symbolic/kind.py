@@ -208,8 +208,10 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
         elif it.alive:
             out[p.name] = Verdict(p.name, p.kind, Result.HOLDS, ENGINE,
                                   f"proved ({size})", stats=dict(stats))
+        elif it.cti is None:
+            raise EngineBug(f"k-induction CTI for {p.name} cannot be decoded into a state "
+                            f"although every well-formedness lemma holds: {it.cti_action}")
         else:
-            assert it.cti is not None
             out[p.name] = cti_verdict(p, it.cti, f"violates {p.name}")
 
     # ------------------------------------------------------------- step goals, deadlock
@@ -417,8 +419,15 @@ def _houdini(sm: SymModel, items: list[Item], k: int, timeout_ms: int | None,
                     dropped = True
                     if items[i].role == "goal":
                         if cti is None:
-                            cti = sm.decode_path(m, states, [st for _, st in labels], exp_model,
-                                                  "arbitrary")
+                            try:
+                                cti = sm.decode_path(m, states, [st for _, st in labels],
+                                                     exp_model, "arbitrary")
+                            except (KeyError, ValueError) as e:
+                                # only possible when the same model breaks a
+                                # well-formedness lemma, which makes every goal
+                                # inconclusive anyway (checked when it is reported)
+                                items[i].cti_action = f"undecodable: {e!r}"
+                                continue
                         items[i].cti = cti
                         items[i].cti_action = cti.steps[-1].action
             if log:

@@ -272,7 +272,11 @@ def well_formed(sm: Any, s: SymState) -> list[tuple[str, Any]]:
     out.append(("vm_op", z3.And(f["vm_op"] >= 0, f["vm_op"] <= 2)))
     out.append(("a punch range is not empty",
                 z3.Implies(f["vm_op"] == VM_PUNCH, f["vm_lo"] < f["vm_hi"])))
-    out.append(("vm_pc", z3.Or([f["vm_pc"] == c for c in (0, *PC_CODES.values())])))
+    # a punch is always at some stage; nothing else has one (a state breaking this is not
+    # an encoding of any GmemState)
+    out.append(("vm_pc", z3.If(f["vm_op"] == VM_PUNCH,
+                               z3.Or([f["vm_pc"] == c for c in PC_CODES.values()]),
+                               f["vm_pc"] == 0)))
     out.append(("f_kind", z3.Or([f["f_kind"] == c for c in FAULT_CODES.values()])))
     out.append(("f_pfn in [0,P)", z3.And(f["f_pfn"] >= 0, f["f_pfn"] < P)))
     return out
