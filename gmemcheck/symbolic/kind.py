@@ -43,7 +43,7 @@ from ..checker.replay import ReplayError, replay
 from ..model.build import resized
 from . import lemmas as lm
 from .model import NoEncoding, SymModel
-from .props import SYM, Label, deadlock_free, every_page
+from .props import SYM, Label, deadlock_free
 
 ENGINE = "kinduction"
 MINE_MAX_STATES = 400_000
@@ -142,7 +142,8 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
                               lambda s, sp=sp: sp.state(sm, s)))
         for lem in mined:
             items.append(Item(f"lemma: {lem.name}", "lemma",
-                              lambda s, lem=lem: every_page(sm, lambda p: lem.z(s, p, sm.k))))
+                              lambda s, lem=lem: z3.And([lem.z(s, p, sm.k)
+                                                         for p in range(sm.P)])))
         return items
 
     mined: list[lm.Lemma] = []
@@ -340,7 +341,6 @@ def check_each(sm: SymModel, queries: list[list[Any]], timeout_ms: int | None, l
     for name, (r, m, why, secs) in zip(names, raw, strict=True):
         if log:
             log(f"  {name}: {r} in {secs:.1f}s")
-        r = {"sat": z3.sat, "unsat": z3.unsat}.get(str(r), z3.unknown)
         out.append((r, m.translate(main) if m is not None else None, why))
     return out
 

@@ -28,7 +28,6 @@ import z3
 
 from ..model.state import FIELDS, GmemState
 from .encode import scalars_of
-from .props import every_page
 from .space import PAGE_FIELDS, SymState
 from .work import FAULT_CODES, PC_CODES, VM_POPULATE, VM_PUNCH
 
@@ -85,7 +84,7 @@ def _atoms(k: Any, values: dict[str, set[str]]) -> list[Atom]:
                     lambda v, p, k, f=f, val=val: v[f][_head(k, p)] == _value_of(val, k),
                     lambda s, p, k, f=f, val=val: s.f[f][_head(k, p)] == _value_of(val, k)))
     out.append(Atom("dm4k[region]", lambda v, p, k: v["dm4k"][p // k.N],
-                    lambda s, p, k: s.f["dm4k"][p // k.N if isinstance(p, int) else p / k.N]))
+                    lambda s, p, k: s.f["dm4k"][p // k.N]))
     # relations of p to the scalar state
     out += [
         Atom("vcpu@p", lambda v, p, k: v["vc_on"] and v["vc_gfn"] == p,
@@ -252,8 +251,8 @@ def well_formed(sm: Any, s: SymState) -> list[tuple[str, Any]]:
     f = s.f
     out: list[tuple[str, Any]] = []
 
-    def per_page(name: str, fn: Callable[[Any], Any]) -> None:
-        out.append((name, every_page(sm, fn)))
+    def per_page(name: str, fn: Callable[[int], Any]) -> None:
+        out.append((name, z3.And([fn(p) for p in range(P)])))
 
     orders = (-1, 0, H) if H > 0 else (-1, 0)
     per_page("order in {-1,0,H}", lambda p: z3.Or([f["order"][p] == o for o in orders]))

@@ -40,7 +40,7 @@ class SymProp:
     step: Callable[[Any, Any, Any, Label], Any] | None = None
 
 
-def every_page(sm: Any, fn: Callable[[Any], Any]) -> Any:
+def _all(sm: Any, fn: Callable[[int], Any]) -> Any:
     return z3.And([fn(p) for p in range(sm.P)])
 
 
@@ -89,18 +89,18 @@ def prepared_agrees(sm: Any, s: Any) -> Any:
             c = z3.And(c, z3.Implies(assigned, p))
         return z3.Or(s.order[i] < 0, c)
 
-    return every_page(sm, ok)
+    return _all(sm, ok)
 
 
 def preserved_on_split(sm: Any, pre: Any, post: Any, lab: Label) -> Any:
     prep = _prepared(sm)
-    return every_page(sm, lambda i: z3.Not(z3.And(0 <= post.order[i], post.order[i] < pre.order[i],
+    return _all(sm, lambda i: z3.Not(z3.And(0 <= post.order[i], post.order[i] < pre.order[i],
                                             prep(pre, i) != prep(post, i))))
 
 
 def no_data_loss(sm: Any, pre: Any, post: Any, lab: Label) -> Any:
     _, lo, hi = _punch_range(pre, lab)
-    return every_page(sm, lambda i: z3.Not(z3.And(pre.order[i] >= 0, post.order[i] < 0,
+    return _all(sm, lambda i: z3.Not(z3.And(pre.order[i] >= 0, post.order[i] < 0,
                                             pre.content[i] == DATA,
                                             z3.Not(z3.And(lo <= i, i < hi)))))
 
@@ -109,7 +109,7 @@ def populate_refuses(sm: Any, pre: Any, post: Any, lab: Label) -> Any:
     if "kvm_gmem_populate" not in lab.names:
         return z3.BoolVal(True)
     g = lab.arg("kvm_gmem_populate", 0)
-    same_rmp = every_page(sm, lambda i: post.rmp[i] == pre.rmp[i])
+    same_rmp = _all(sm, lambda i: post.rmp[i] == pre.rmp[i])
     return z3.Implies(z3.And(lab.fired("kvm_gmem_populate"), pre.rmp[g] != RMP_SHARED),
                       z3.And(post.content[g] == pre.content[g], same_rmp, post.f_kind == 0))
 
@@ -143,20 +143,20 @@ SYM: dict[str, SymProp] = {
     "host-never-writes-guest-owned": SymProp(state=lambda sm, s: z3.Not(host_write_fault(s))),
     "punched-private-never-host-written": SymProp(
         state=lambda sm, s: z3.Not(z3.And(host_write_fault(s), s.punched[s.f_pfn]))),
-    "freed-pages-are-shared": SymProp(state=lambda sm, s: every_page(sm, lambda p: z3.Or(
+    "freed-pages-are-shared": SymProp(state=lambda sm, s: _all(sm, lambda p: z3.Or(
         s.rmp[p] == RMP_SHARED, s.order[p] >= 0, s.held[p] >= 0, s.leaked[p]))),
     "populate-refuses-prepared": SymProp(step=populate_refuses),
     "no-rmpupdate-overlap": SymProp(state=lambda sm, s: s.f_kind != 4),
-    "mapping-implies-page-cache": SymProp(state=lambda sm, s: every_page(
+    "mapping-implies-page-cache": SymProp(state=lambda sm, s: _all(
         sm, lambda g: z3.Or(s.npt[g] == NPT_NONE, s.order[g] >= 0))),
-    "private-mapping-implies-assigned": SymProp(state=lambda sm, s: every_page(
+    "private-mapping-implies-assigned": SymProp(state=lambda sm, s: _all(
         sm, lambda g: z3.Or(s.npt[g] == NPT_NONE, s.rmp[g] != RMP_SHARED))),
-    "npt-level-within-rmp-level": SymProp(state=lambda sm, s: every_page(
+    "npt-level-within-rmp-level": SymProp(state=lambda sm, s: _all(
         sm, lambda g: z3.Or(s.npt[g] != NPT_HUGE, s.rmp[g] == RMP_2M))),
     "rmp-2m-well-formed": SymProp(state=_region_ok),
     "preparedness-preserved-on-split": SymProp(step=preserved_on_split),
     "prepared-agrees-with-rmp": SymProp(state=prepared_agrees),
-    "zeroed-before-guest-visible": SymProp(state=lambda sm, s: every_page(
+    "zeroed-before-guest-visible": SymProp(state=lambda sm, s: _all(
         sm, lambda g: z3.Or(s.npt[g] == NPT_NONE, s.content[g] != STALE))),
     "no-data-loss-outside-punch": SymProp(step=no_data_loss),
     "reach-split-failed-dirty": SymProp(step=split_failed_dirty),
@@ -177,7 +177,7 @@ def enabled(sm: Any, s: Any, progress_only: bool = True, sample: bool = False) -
     is a proof, and a failure with it proves nothing."""
     parts = []
     k = sm.k
-    near = {d + e for r in range(k.R + 1) for d in (r * k.N,) for e in (-1, 0, 1)}
+    near = {r * k.N + e for r in range(k.R + 1) for e in (-1, 0, 1)}
     for a, ex in zip(sm.actions, sm.model.actions, strict=True):
         if progress_only and a.environment:
             continue

@@ -103,6 +103,11 @@ def _and2(a: Any, b: Any) -> Any:
     return z3.BoolRef(z3core.Z3_mk_and(ctx.ref(), 2, arr), ctx)
 
 
+# lo <= p and p < hi for each integer sort (signed comparison for bit-vectors)
+_LE_LT = {z3.ArithRef: (z3core.Z3_mk_le, z3core.Z3_mk_lt),
+          z3.BitVecRef: (z3core.Z3_mk_bvsle, z3core.Z3_mk_bvslt)}
+
+
 def _sort_cls(e: Any) -> Any:
     return z3.BoolRef if z3.is_bool(e) else z3.BitVecRef if z3.is_bv(e) else z3.ArithRef
 
@@ -151,18 +156,14 @@ def end_of(k: Any, o: Any, p: Any) -> Any:
 
 
 def between(lo: Any, p: Any, hi: Any) -> Any:
-    if isinstance(p, int) and isinstance(lo, z3.ArithRef) and isinstance(hi, z3.ArithRef):
+    cls = next((c for c in _LE_LT if isinstance(lo, c) and isinstance(hi, c)), None)
+    if isinstance(p, int) and cls is not None:
+        mk = _LE_LT[cls]
         ctx = lo.ctx
         pv = _int(p, lo).as_ast()
         # wrap each result at once: the wrapper holds the reference that keeps it alive
-        a = z3.BoolRef(z3core.Z3_mk_le(ctx.ref(), lo.as_ast(), pv), ctx)
-        b = z3.BoolRef(z3core.Z3_mk_lt(ctx.ref(), pv, hi.as_ast()), ctx)
-        return _and2(a, b)
-    if isinstance(p, int) and isinstance(lo, z3.BitVecRef) and isinstance(hi, z3.BitVecRef):
-        ctx = lo.ctx
-        pv = _int(p, lo).as_ast()
-        a = z3.BoolRef(z3core.Z3_mk_bvsle(ctx.ref(), lo.as_ast(), pv), ctx)
-        b = z3.BoolRef(z3core.Z3_mk_bvslt(ctx.ref(), pv, hi.as_ast()), ctx)
+        a = z3.BoolRef(mk[0](ctx.ref(), lo.as_ast(), pv), ctx)
+        b = z3.BoolRef(mk[1](ctx.ref(), pv, hi.as_ast()), ctx)
         return _and2(a, b)
     return z3.And(lo <= p, p < hi)
 
