@@ -242,6 +242,31 @@ def test_kinduction_at_a_larger_size_reuses_small_lemmas() -> None:
         assert v.bound == "proved (k=1, pages_per_huge=4, regions=1)"
 
 
+def test_kinduction_refines_with_small_size_lemmas_that_block_its_ctis(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the lemmas carried from the small size do not suffice at the large one, the
+    reserve lemmas (inductive at the small size) that the counterexamples to induction
+    violate are added and Houdini runs again. Carrying no lemma at all breaks a
+    well-formedness lemma at 4 pages; two refinements recover every proof."""
+    from gmemcheck.symbolic import kind
+
+    def goals_only(sm: Any, items: list[Any], *a: Any) -> set[str]:
+        return {it.name for it in items if it.alive and it.role in ("goal", "wf")}
+
+    monkeypatch.setattr(kind, "_needed", goals_only)
+    m = model("mainline-6.13", "pages_per_huge=4")
+    props = properties.select(m, ["freed-pages-are-shared", "npt-level-within-rmp-level",
+                                  "no-rmpupdate-overlap", "mapping-implies-page-cache"])
+    vs = kinduction(m, props, mine_from=model("mainline-6.13"))
+    for v in vs:
+        assert v.result is Result.HOLDS, v
+        assert v.stats["refinements"] == 2
+    monkeypatch.setattr(kind, "MAX_REFINEMENTS", 0)
+    (v,) = kinduction(m, props[:1], mine_from=model("mainline-6.13"))
+    assert v.result is Result.INCONCLUSIVE
+    assert "wf: held=H covers its region" in v.reason
+
+
 def test_kinduction_int_and_bitvector_encodings_prove_the_same() -> None:
     """The bit-vector encoding (the default, used at large sizes) and the Int one give
     the same verdicts and the same CTI action, at a size where each query is split per

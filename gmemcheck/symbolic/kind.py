@@ -20,11 +20,14 @@ Lemmas stay lemmas: the verdicts report goals only, and the number of lemmas use
 the statistics.
 
 At large sizes: the lemmas are pruned at the small size first and only those the goals'
-proofs use (unsat cores) are carried over; integers are bit-vectors (``bv``) solved by
-Z3's finite-domain SAT solver; the induction step is one query per action of the last
-step, each in a fresh solver with the hypotheses asserted, :data:`WORKERS` at a time
-(:func:`check_each`). Measured on mainline-6.13 at 64 pages per huge folio: one
-disjunctive Int query 230 s, per-action bit-vector queries 20 s.
+proofs use (unsat cores) are carried over. If an item the small size proved is then
+dropped at the large size, the other lemmas that survived at the small size and that
+the counterexamples to induction violate (evaluated on the decoded states) are added and
+Houdini runs again, at most :data:`MAX_REFINEMENTS` times. Integers are bit-vectors
+(``bv``) solved by Z3's finite-domain SAT solver; the induction step is one query per
+action of the last step, each in a fresh solver with the hypotheses asserted,
+:data:`WORKERS` at a time (:func:`check_each`). Measured on mainline-6.13 at 64 pages
+per huge folio: one disjunctive Int query 230 s, per-action bit-vector queries 20 s.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ from .props import SYM, Label, deadlock_free
 
 ENGINE = "kinduction"
 MINE_MAX_STATES = 400_000
+# Houdini re-runs at the large size with more of the small size's lemmas (see kinduction)
+MAX_REFINEMENTS = 2
 
 
 @dataclass
@@ -57,6 +62,8 @@ class Item:
     alive: bool = True
     cti: Trace | None = None
     cti_action: str = ""
+    # the k hypothesis states of the solver model that dropped it (decoded), if any
+    cex_pre: list[Any] | None = None
 
 
 def _size(sm: SymModel, k: int) -> str:
@@ -147,6 +154,8 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
         return items
 
     mined: list[lm.Lemma] = []
+    reserve: list[lm.Lemma] = []
+    alive_small: set[str] = set()
     mined_from = 0
     skip_aux: set[str] = set()
     if use_mined:
@@ -165,15 +174,37 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
                 log(f"{alive} of {len(mined)} mined lemmas inductive at the preset's size, "
                     f"{sum(n.startswith('lemma: ') for n in keep)} of them needed by the "
                     "goals there")
+            alive_small = {it.name for it in sitems if it.alive}
+            reserve = [m for m in mined if f"lemma: {m.name}" in alive_small
+                       and f"lemma: {m.name}" not in keep]
             mined = [m for m in mined if f"lemma: {m.name}" in keep]
             skip_aux = {it.name for it in sitems if it.role == "aux" and it.name not in keep}
-    items = [it for it in build_items(sm, mined) if it.name not in skip_aux]
-    if log:
-        log(f"{len(items)} items ({len(mined)} mined lemmas from {mined_from} states), "
-            f"building the {k}-step relation at {size}")
     exp_model = explicit_at(model, sm)
-    states, labels, at, base_fail, unknown, rounds, per_action = _houdini(
-        sm, items, k, timeout_ms, exp_model, log)
+    refinements = 0
+    while True:
+        items = [it for it in build_items(sm, mined) if it.name not in skip_aux]
+        if log:
+            log(f"{len(items)} items ({len(mined)} mined lemmas from {mined_from} states), "
+                f"building the {k}-step relation at {size}")
+        states, labels, at, base_fail, unknown, rounds, per_action = _houdini(
+            sm, items, k, timeout_ms, exp_model, log)
+        # an item the small size proved but this size did not: the lemmas carried over
+        # were only those the small proofs used; add the reserve lemmas (inductive at
+        # the small size) that the counterexamples to induction violate, and try again
+        lost = [it for it in items if not it.alive and it.cex_pre and it.name in alive_small]
+        if unknown or not lost or refinements >= MAX_REFINEMENTS:
+            break
+        pre = [st for it in lost for st in it.cex_pre or ()]
+        add = [m for m in reserve if not all(m.holds_on(st, sm.k) for st in pre)]
+        if not add:
+            break
+        refinements += 1
+        if log:
+            log(f"refinement {refinements}: {len(add)} more lemmas, inductive at the small "
+                "size, rule out the counterexamples to induction of "
+                + "; ".join(it.name for it in lost))
+        mined = mined + add
+        reserve = [m for m in reserve if m not in add]
     inv = [i for i, it in enumerate(items) if it.alive]
     # the encoding of truncate and allocate is exact on well-formed states only
     # (symbolic/steps.py): a proof that lost a well-formedness lemma proves nothing
@@ -182,7 +213,7 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
                  + ", ".join(broken_wf))
     stats = {"lemmas": sum(items[i].role == "lemma" for i in inv), "rounds": rounds,
              "mined_from_states": mined_from, "pages_per_huge": sm.k.N, "regions": sm.k.R,
-             "k": k}
+             "k": k, "refinements": refinements}
 
     def cti_verdict(p: Property, trace: Trace, why: str) -> Verdict:
         try:
@@ -413,9 +444,15 @@ def _houdini(sm: SymModel, items: list[Item], k: int, timeout_ms: int | None,
             if r != z3.sat:
                 continue
             cti = None
+            pre: list[Any] | None = None
+            try:
+                pre = [sm.decode(m, states[d]) for d in range(k)]
+            except (KeyError, ValueError):
+                pass    # not a well-formed state: see below
             for i in live:
                 if items[i].alive and z3.is_false(m.eval(at(i, k), model_completion=True)):
                     items[i].alive = False
+                    items[i].cex_pre = pre
                     dropped = True
                     if items[i].role == "goal":
                         if cti is None:

@@ -48,6 +48,12 @@ class Lemma:
 
     name: str
     z: Callable[[SymState, int, Any], Any]
+    py: Callable[[dict[str, Any], int, Any], bool]   # the same clause on a state view
+
+    def holds_on(self, s: GmemState, k: Any) -> bool:
+        """The clause at every page of the explicit state ``s`` (of size ``k``)."""
+        v = view(s)
+        return all(self.py(v, p, k) for p in range(k.P))
 
 
 def _head(k: Any, p: int) -> int:
@@ -127,7 +133,8 @@ def _atoms(k: Any, values: dict[str, set[str]]) -> list[Atom]:
     return out
 
 
-def _view(s: GmemState) -> dict[str, Any]:
+def view(s: GmemState) -> dict[str, Any]:
+    """The fields and encoded scalars of ``s``, as the atoms' Python side reads them."""
     v: dict[str, Any] = {f: getattr(s, f) for f in PAGE_FIELDS}
     v["dm4k"] = s.dm4k
     v.update(scalars_of(s))
@@ -138,7 +145,7 @@ def mine(model: Any, states: list[GmemState]) -> list[Lemma]:
     """Two-literal clauses over per-page atoms true on every (state, page) of
     ``states`` (the explicit reachable set of ``model``)."""
     k = model.k
-    views = [_view(s) for s in states]
+    views = [view(s) for s in states]
     values: dict[str, set[str]] = {}
     for v in views:
         for f, sort in PAGE_FIELDS.items():
@@ -170,6 +177,10 @@ def mine(model: Any, states: list[GmemState]) -> list[Lemma]:
     def zlit(j: int) -> Callable[[SymState, int, Any], Any]:
         a, pos = lit(j)
         return (lambda s, p, k: a.z(s, p, k)) if pos else (lambda s, p, k: z3.Not(a.z(s, p, k)))
+
+    def plit(j: int) -> PyFn:
+        a, pos = lit(j)
+        return a.py if pos else (lambda v, p, k: not a.py(v, p, k))
 
     def lname(j: int) -> str:
         a, pos = lit(j)
@@ -209,8 +220,10 @@ def mine(model: Any, states: list[GmemState]) -> list[Lemma]:
             return
         seen.add(key)
         zs = [zlit(j) for j in lits]
+        ps = [plit(j) for j in lits]
         name = " | ".join(lname(j) for j in lits)
-        out.append(Lemma(name, lambda s, p, k, zs=zs: z3.Or([z(s, p, k) for z in zs])))
+        out.append(Lemma(name, lambda s, p, k, zs=zs: z3.Or([z(s, p, k) for z in zs]),
+                         lambda v, p, k, ps=ps: any(f(v, p, k) for f in ps)))
 
     always, pairs = clauses(lit_true)
     for j in range(2 * n):
