@@ -10,6 +10,7 @@ states. Argument variables are bounded by :meth:`SymAction.domain`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,25 +100,26 @@ def get_folio(k: Any, w: SW, idx: Any, huge_ok: Any, span: range | None = None
     exist = o >= 0
     eh, ee = st.head_of(k, o, idx), st.end_of(k, o, idx)
     h = st.rs(k, idx)
+    iv = st.at(k, idx)
     one = range(idx, idx + 1) if span is not None else None
     if alloc == "order0":
-        free = st.frames_free(k, w, idx, idx + 1, one)
+        free = st.frames_free(k, w, iv, iv + 1, one)
         with w.when(z3.And(z3.Not(exist), free)):
-            st.filemap_add_folio(k, w, idx, idx + 1, 0, one)
-        return z3.Or(exist, free), z3.If(exist, eh, idx), z3.If(exist, ee, idx + 1)
+            st.filemap_add_folio(k, w, iv, iv + 1, 0, one)
+        return z3.Or(exist, free), z3.If(exist, eh, iv), z3.If(exist, ee, iv + 1)
     if alloc == "thp-fallback":
         has = st.range_has_page(k, w, h, h + k.N, span)
         ff = st.frames_free(k, w, h, h + k.N, span)
         huge = z3.And(z3.Not(exist), z3.Not(has), ff, huge_ok)
         fallback = z3.And(z3.Not(exist), z3.Not(huge))
-        free0 = st.frames_free(k, w, idx, idx + 1, one)
+        free0 = st.frames_free(k, w, iv, iv + 1, one)
         with w.when(huge):
             st.filemap_add_folio(k, w, h, h + k.N, k.HUGE, span)
         with w.when(z3.And(fallback, free0)):
-            st.filemap_add_folio(k, w, idx, idx + 1, 0, one)
+            st.filemap_add_folio(k, w, iv, iv + 1, 0, one)
         ok = z3.Or(exist, huge, z3.And(fallback, free0))
-        return ok, z3.If(exist, eh, z3.If(huge, h, idx)), z3.If(exist, ee, z3.If(huge, h + k.N,
-                                                                                   idx + 1))
+        return ok, z3.If(exist, eh, z3.If(huge, h, iv)), z3.If(exist, ee, z3.If(huge, h + k.N,
+                                                                                  iv + 1))
     if alloc == "huge-only":
         has = st.range_has_page(k, w, h, h + k.N, span)
         ff = st.frames_free(k, w, h, h + k.N, span)
@@ -133,8 +135,8 @@ def get_folio(k: Any, w: SW, idx: Any, huge_ok: Any, span: range | None = None
             st.filemap_add_folio(k, w, h, h + k.N, k.HUGE, span)
             with w.when(mixed):
                 st.split_folio_to_order0(k, w, h, h + k.N, span)
-        head = z3.If(exist, eh, z3.If(mixed, idx, h))
-        end = z3.If(exist, ee, z3.If(mixed, idx + 1, h + k.N))
+        head = z3.If(exist, eh, z3.If(mixed, iv, h))
+        end = z3.If(exist, ee, z3.If(mixed, iv + 1, h + k.N))
         return z3.Or(exist, new), head, end
     raise AssertionError(alloc)
 
@@ -148,12 +150,13 @@ def get_folio_next(k: Any, w: SW, idx: int) -> tuple[Any, Any]:
     o = w.order[idx]
     exist = o >= 0
     ee = st.end_of(k, o, idx)
+    iv = st.at(k, idx)
     one = range(idx, idx + 1)
     if alloc in ("order0", "thp-fallback"):
-        free = st.frames_free(k, w, idx, idx + 1, one)
+        free = st.frames_free(k, w, iv, iv + 1, one)
         with w.when(z3.And(z3.Not(exist), free)):
-            st.filemap_add_folio(k, w, idx, idx + 1, 0, one)
-        return z3.Or(exist, free), z3.If(exist, ee, idx + 1)
+            st.filemap_add_folio(k, w, iv, iv + 1, 0, one)
+        return z3.Or(exist, free), z3.If(exist, ee, iv + 1)
     if alloc in ("huge-only", "hugetlb"):
         return exist, ee
     raise AssertionError(alloc)
@@ -183,27 +186,29 @@ def is_prepared(k: Any, w: Any, idx: Any, mo: Any) -> Any:
 def mark_prepared(k: Any, w: SW, idx: Any, head: Any, end: Any, mo: Any) -> None:
     kind = k.axes["preparedness"]
     if kind == "uptodate":
-        w.upd("uptodate", lambda p, o: z3.If(st.between(head, p, end), True, o))
+        w.upd("uptodate", lambda p, o: z3.If(st.between(head, st.at(k, p), end), True, o))
     elif kind in ("bitmap", "folio-private"):
         h = st.rs(k, idx)
-        lo = z3.If(mo == k.HUGE, h, idx)
-        hi = z3.If(mo == k.HUGE, h + k.N, idx + 1)
+        iv = st.at(k, idx)
+        lo = z3.If(mo == k.HUGE, h, iv)
+        hi = z3.If(mo == k.HUGE, h + k.N, iv + 1)
         name = "prepared" if kind == "bitmap" else "private"
-        w.upd(name, lambda p, o: z3.If(st.between(lo, p, hi), True, o))
+        w.upd(name, lambda p, o: z3.If(st.between(lo, st.at(k, p), hi), True, o))
 
 
 def prepare_folio(k: Any, w: SW, idx: Any, head: Any, end: Any, mo: Any) -> None:
     """gmem.py:prepare_folio."""
     if k.axes["preparedness"] == "none":
         with w.when(z3.Not(w.uptodate[idx])):
-            st.host_write_each(k, w, lambda q: st.between(head, q, end))
-            w.upd("uptodate", lambda p, o: z3.If(st.between(head, p, end), True, o))
+            st.host_write_each(k, w, lambda q: st.between(head, st.at(k, q), end))
+            w.upd("uptodate", lambda p, o: z3.If(st.between(head, st.at(k, p), end), True, o))
         st.arch_prepare(k, w, idx, mo)
         return
     if k.axes["prepare_clear"] == "unprepared-pages":
         h = st.rs(k, idx)
-        lo = z3.If(mo == k.HUGE, h, idx)
-        hi = z3.If(mo == k.HUGE, h + k.N, idx + 1)
+        iv = st.at(k, idx)
+        lo = z3.If(mo == k.HUGE, h, iv)
+        hi = z3.If(mo == k.HUGE, h + k.N, iv + 1)
         pre = dict(w.v)
 
         class _Pre:
@@ -211,10 +216,10 @@ def prepare_folio(k: Any, w: SW, idx: Any, head: Any, end: Any, mo: Any) -> None
                 return pre[n]
 
         view = _Pre()
-        sel = lambda q: z3.And(st.between(lo, q, hi),  # noqa: E731
+        sel = lambda q: z3.And(st.between(lo, st.at(k, q), hi),  # noqa: E731
                                z3.Not(is_prepared(k, view, q, 0)))
     else:
-        sel = lambda q: st.between(head, q, end)  # noqa: E731
+        sel = lambda q: st.between(head, st.at(k, q), end)  # noqa: E731
     st.host_write_each(k, w, sel)
     st.arch_prepare(k, w, head, mo)
     mark_prepared(k, w, idx, head, end, mo)
@@ -261,8 +266,12 @@ def build(k: Any, model: Any) -> list[SymAction]:
             guard: Any, body: Any) -> None:
         def encode(s: SymState, a: list[Any]) -> tuple[Any, SymState]:
             w = SW(k, s)
-            body(w, *a)
-            return z3.And(s.f_kind == 0, guard(s, *a)), w.state()
+            win = st.win(k)
+            # a window space counts the aggregates and reads of each action apart
+            with win.scope(f"action:{name}") if win is not None else nullcontext():
+                body(w, *a)
+                g = z3.And(s.f_kind == 0, guard(s, *a))
+            return g, w.state()
         acts[name] = SymAction(name, params, sorts, domain, encode, frozenset())
 
     # ---- vCPU
@@ -279,7 +288,7 @@ def build(k: Any, model: Any) -> list[SymAction]:
             mo = w.order[head]
             with w.when(z3.Not(is_prepared(k, w, gfn, mo))):
                 prepare_folio(k, w, gfn, head, end, mo)
-            w.upd("punched", lambda p, o: z3.If(p == gfn, False, o))
+            w.upd("punched", lambda p, o: z3.If(st.at(k, p) == gfn, False, o))
             w.put("vc_on", True)
             w.put("vc_gfn", gfn)
             w.put("vc_stale", False)
@@ -304,10 +313,10 @@ def build(k: Any, model: Any) -> list[SymAction]:
             with w.when(huge):
                 w.upd("npt", lambda p, o: z3.If(st.rs(k, p) == start, NPT_HUGE, o))
             with w.when(z3.Not(huge)):
-                w.upd("npt", lambda p, o: z3.If(p == gfn, NPT_4K, o))
+                w.upd("npt", lambda p, o: z3.If(st.at(k, p) == gfn, NPT_4K, o))
             o = s.order[gfn]
             head, end = st.head_of(k, o, gfn), st.end_of(k, o, gfn)
-            w.upd("dirty", lambda p, o2: z3.If(st.between(head, p, end), True, o2))
+            w.upd("dirty", lambda p, o2: z3.If(st.between(head, st.at(k, p), end), True, o2))
             set_vcpu_idle(w)
 
     add("kvm_tdp_mmu_map", (), (), lambda k, a: z3.BoolVal(True),
@@ -321,7 +330,7 @@ def build(k: Any, model: Any) -> list[SymAction]:
         return z3.And(parts)
 
     add("guest_write", ("gfn",), ("int",), _gfn_domain, g_write,
-        lambda w, g: w.upd("content", lambda p, o: z3.If(p == g, DATA, o)))
+        lambda w, g: w.upd("content", lambda p, o: z3.If(st.at(k, p) == g, DATA, o)))
 
     if k.snp and k.axes["allocation"] != "order0":
         def b_rmpf(w: SW, g: Any) -> None:
@@ -350,7 +359,7 @@ def build(k: Any, model: Any) -> list[SymAction]:
     def b_truncate(w: SW, rmp_fail: Any, split_fail: Any) -> None:
         lo, hi = w.pre.vm_lo, w.pre.vm_hi
         if k.axes["partial_punch"] != "hugetlb":
-            w.upd("punched", lambda p, o: z3.If(st.between(lo, p, hi), True, o))
+            w.upd("punched", lambda p, o: z3.If(st.between(lo, st.at(k, p), hi), True, o))
         again = trunc_step(k, w, lo, hi, rmp_fail)
         set_vmm(w, VM_PUNCH, lo, hi, TRUNCATED,
                 z3.If(again, w.sp.val(-11), w.sp.val(0)), always=True)
@@ -363,7 +372,7 @@ def build(k: Any, model: Any) -> list[SymAction]:
     if bitmap:
         def b_unprep(w: SW) -> None:
             lo, hi = w.pre.vm_lo, w.pre.vm_hi
-            w.upd("prepared", lambda p, o: z3.If(st.between(lo, p, hi), False, o))
+            w.upd("prepared", lambda p, o: z3.If(st.between(lo, st.at(k, p), hi), False, o))
             w.put("vm_pc", UNPREPARED)
 
         add("kvm_gmem_mark_range_unprepared", (), (), lambda k, a: z3.BoolVal(True),
@@ -385,22 +394,25 @@ def build(k: Any, model: Any) -> list[SymAction]:
         # would be on every page of the region, head included), so index idx clears
         # punched at idx alone. punched is read by nothing here: one update at the end.
         for r in range(k.R):
-            r0 = r * k.N
-            reg = range(r0, r0 + k.N)
-            with w.when(off == r0):
+            reg = st.rpos(k, r)
+            r0 = reg[0]
+            h = st.at(k, r0)
+            with w.when(off == h):
                 ok, head, end = get_folio(k, w, r0, z3.BoolVal(True), reg)
-                clear = [z3.And(ok, st.between(head, p, end)) for p in reg]
-                visit = z3.And(ok, end == r0 + 1)
-                for i in range(1, k.N):
+                clear = [z3.And(ok, st.between(head, st.at(k, p), end)) for p in reg]
+                visit = z3.And(ok, end == h + 1)
+                st.site(k)      # a walk: the page it stops at
+                for i in range(1, len(reg)):
                     idx = r0 + i
                     with w.when(visit):
                         ok, end = get_folio_next(k, w, idx)
                     clear[i] = z3.Or(clear[i], z3.And(visit, ok))
-                    visit = z3.And(visit, ok, end == idx + 1)
+                    visit = z3.And(visit, ok, end == st.at(k, idx) + 1)
                 cl = clear
 
                 def unpunch(p: Any, o: Any, cl: list[Any] = cl, r0: int = r0) -> Any:
-                    return z3.If(z3.And(cl[p - r0], st.between(off, p, off + ln)), False, o)
+                    return z3.If(z3.And(cl[p - r0], st.between(off, st.at(k, p), off + ln)),
+                                 False, o)
 
                 w.upd("punched", unpunch, span=reg)
 
@@ -416,9 +428,10 @@ def build(k: Any, model: Any) -> list[SymAction]:
                 with w.when(z3.Not(assigned)):
                     st.host_write(k, w, g, DATA)
                     st.rmpupdate(k, w, g, 1, False)
-                    w.upd("punched", lambda p, o: z3.If(p == g, False, o))
+                    w.upd("punched", lambda p, o: z3.If(st.at(k, p) == g, False, o))
                     if k.axes["preparedness"] == "none":
-                        w.upd("uptodate", lambda p, o: z3.If(st.between(head, p, end), True, o))
+                        w.upd("uptodate", lambda p, o: z3.If(st.between(head, st.at(k, p), end),
+                                                             True, o))
                     else:
                         mark_prepared(k, w, g, head, end, 0)
     else:
@@ -435,11 +448,12 @@ def build(k: Any, model: Any) -> list[SymAction]:
             g = w.pre.vm_lo
             o = w.order[g]
             head, end = st.head_of(k, o, g), st.end_of(k, o, g)
-            w.upd("content", lambda p, o2: z3.If(p == g, DATA, o2))
-            w.upd("npt", lambda p, o2: z3.If(p == g, NPT_4K, o2))
-            w.upd("punched", lambda p, o2: z3.If(p == g, False, o2))
+            w.upd("content", lambda p, o2: z3.If(st.at(k, p) == g, DATA, o2))
+            w.upd("npt", lambda p, o2: z3.If(st.at(k, p) == g, NPT_4K, o2))
+            w.upd("punched", lambda p, o2: z3.If(st.at(k, p) == g, False, o2))
             if k.axes["preparedness"] == "none":
-                w.upd("uptodate", lambda p, o2: z3.If(st.between(head, p, end), True, o2))
+                w.upd("uptodate", lambda p, o2: z3.If(st.between(head, st.at(k, p), end), True,
+                                                      o2))
             else:
                 mark_prepared(k, w, g, head, end, 0)
             set_vmm(w, VM_IDLE)
@@ -456,7 +470,7 @@ def build(k: Any, model: Any) -> list[SymAction]:
         def b_attr(w: SW, g: Any, private: Any) -> None:
             with w.when(z3.Not(private)):
                 st.zap(k, w, g, g + 1)
-            w.upd("attr", lambda p, o: z3.If(p == g, private, o))
+            w.upd("attr", lambda p, o: z3.If(st.at(k, p) == g, private, o))
             st.stale_inflight_fault(k, w)
 
         add("kvm_vm_set_mem_attributes", ("gfn", "private"), ("int", "bool"),
@@ -477,11 +491,12 @@ def build(k: Any, model: Any) -> list[SymAction]:
                 again = z3.Not(st.safe_refcount(k, w, h, h + k.N))
                 with w.when(z3.Not(again)):
                     st.zap(k, w, g, g + 1)
-                    w.upd("attr", lambda p, o: z3.If(p == g, True, o))
-                    for r0 in range(0, k.P, k.N):
-                        allp = z3.And([w.attr[q] for q in range(r0, r0 + k.N)])
-                        with w.when(z3.And(h == r0, allp)):
-                            st.merge(k, w, r0)
+                    w.upd("attr", lambda p, o: z3.If(st.at(k, p) == g, True, o))
+                    for r in range(k.R):
+                        reg = st.rpos(k, r)
+                        allp = st.region_all(k, [w.attr[q] for q in reg])
+                        with w.when(z3.And(h == st.at(k, reg[0]), allp)):
+                            st.merge(k, w, reg[0])
                     st.stale_inflight_fault(k, w)
             with w.when(z3.Not(private)):
                 with w.when(w.npt[g] == NPT_HUGE):
@@ -495,7 +510,7 @@ def build(k: Any, model: Any) -> list[SymAction]:
                         with w.when(w.rmp[g] == RMP_2M):
                             st.psmash(k, w, g)
                         st.rmpupdate(k, w, g, RMP_SHARED, False)
-                w.upd("attr", lambda p, o2: z3.If(p == g, False, o2))
+                w.upd("attr", lambda p, o2: z3.If(st.at(k, p) == g, False, o2))
                 st.stale_inflight_fault(k, w)
 
         add("kvm_gmem_convert", ("gfn", "private"), ("int", "bool"),
@@ -504,7 +519,7 @@ def build(k: Any, model: Any) -> list[SymAction]:
         def b_hfault(w: SW, i: Any) -> None:
             ok, _, _ = get_folio(k, w, i, z3.BoolVal(True))
             with w.when(ok):
-                w.upd("host", lambda p, o: z3.If(p == i, HOST_MAPPED, o))
+                w.upd("host", lambda p, o: z3.If(st.at(k, p) == i, HOST_MAPPED, o))
 
         add("kvm_gmem_fault_user_mapping", ("index",), ("int",), _gfn_domain,
             lambda s, i: z3.And(s.vm_op == VM_IDLE, z3.Not(s.attr[i]),
@@ -513,7 +528,7 @@ def build(k: Any, model: Any) -> list[SymAction]:
         def b_huw(w: SW, i: Any) -> None:
             if k.snp:
                 w.fault(w.rmp[i] != RMP_SHARED, "user-rmp-#pf", i)
-            w.upd("content", lambda p, o: z3.If(p == i, DATA, o))
+            w.upd("content", lambda p, o: z3.If(st.at(k, p) == i, DATA, o))
 
         add("host_user_write", ("index",), ("int",), _gfn_domain,
             lambda s, i: z3.And(z3.Or(s.host[i] == HOST_MAPPED, s.host[i] == HOST_GUP),
@@ -542,11 +557,12 @@ def build(k: Any, model: Any) -> list[SymAction]:
     if k.gup_refs:
         add("pin_user_pages", ("index",), ("int",), _gfn_domain,
             lambda s, i: s.host[i] == HOST_MAPPED,
-            lambda w, i: w.upd("host", lambda p, o: z3.If(p == i, HOST_GUP, o)))
+            lambda w, i: w.upd("host", lambda p, o: z3.If(st.at(k, p) == i, HOST_GUP, o)))
 
         def b_unpin(w: SW, i: Any) -> None:
-            w.upd("host", lambda p, o: z3.If(p == i, z3.If(o == HOST_GUP, w.sp.val(HOST_MAPPED),
-                                                            w.sp.val(HOST_NONE)), o))
+            w.upd("host", lambda p, o: z3.If(st.at(k, p) == i,
+                                             z3.If(o == HOST_GUP, w.sp.val(HOST_MAPPED),
+                                                   w.sp.val(HOST_NONE)), o))
             st.put_extra_ref(k, w, i)
 
         add("unpin_user_page", ("index",), ("int",), _gfn_domain,

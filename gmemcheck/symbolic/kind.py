@@ -149,8 +149,7 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
                               lambda s, sp=sp: sp.state(sm, s)))
         for lem in mined:
             items.append(Item(f"lemma: {lem.name}", "lemma",
-                              lambda s, lem=lem: z3.And([lem.z(s, p, sm.k)
-                                                         for p in range(sm.P)])))
+                              lambda s, lem=lem: lem.formula(s, sm.k)))
         return items
 
     mined: list[lm.Lemma] = []

@@ -29,6 +29,7 @@ import z3
 from ..model.state import FIELDS, GmemState
 from .encode import scalars_of
 from .space import PAGE_FIELDS, SymState
+from .steps import at, hpos, npos, rnum, site
 from .work import FAULT_CODES, PC_CODES, VM_POPULATE, VM_PUNCH
 
 PyFn = Callable[[dict[str, Any], int, Any], bool]
@@ -50,6 +51,11 @@ class Lemma:
     z: Callable[[SymState, int, Any], Any]
     py: Callable[[dict[str, Any], int, Any], bool]   # the same clause on a state view
 
+    def formula(self, s: SymState, k: Any) -> Any:
+        """The clause at every page of the symbolic state ``s``."""
+        site(k)
+        return z3.And([self.z(s, p, k) for p in range(npos(k))])
+
     def holds_on(self, s: GmemState, k: Any) -> bool:
         """The clause at every page of the explicit state ``s`` (of size ``k``)."""
         v = view(s)
@@ -57,7 +63,18 @@ class Lemma:
 
 
 def _head(k: Any, p: int) -> int:
+    """The head's position (of page p in an explicit state, of position p in a
+    symbolic one)."""
     return p - p % k.N
+
+
+def _zhead(k: Any, p: int) -> int:
+    return hpos(k, p)
+
+
+def _zhv(k: Any, p: int) -> Any:
+    """The head's page number, for position p of a symbolic state."""
+    return at(k, hpos(k, p))
 
 
 def _value_name(field: str, v: Any, k: Any) -> str:
@@ -78,7 +95,7 @@ def _atoms(k: Any, values: dict[str, set[str]]) -> list[Atom]:
                             lambda s, p, k, f=f: s.f[f][p]))
             if f in ("uptodate", "dirty", "private", "prepared", "attr"):
                 out.append(Atom(f"{f}[head]", lambda v, p, k, f=f: v[f][_head(k, p)],
-                                lambda s, p, k, f=f: s.f[f][_head(k, p)]))
+                                lambda s, p, k, f=f: s.f[f][_zhead(k, p)]))
             continue
         for val in sorted(values.get(f, ())):
             out.append(Atom(f"{f}[p]={val}",
@@ -88,39 +105,40 @@ def _atoms(k: Any, values: dict[str, set[str]]) -> list[Atom]:
                 out.append(Atom(
                     f"{f}[head]={val}",
                     lambda v, p, k, f=f, val=val: v[f][_head(k, p)] == _value_of(val, k),
-                    lambda s, p, k, f=f, val=val: s.f[f][_head(k, p)] == _value_of(val, k)))
+                    lambda s, p, k, f=f, val=val: s.f[f][_zhead(k, p)] == _value_of(val, k)))
     out.append(Atom("dm4k[region]", lambda v, p, k: v["dm4k"][p // k.N],
-                    lambda s, p, k: s.f["dm4k"][p // k.N]))
+                    lambda s, p, k: s.f["dm4k"][rnum(k, p)]))
     # relations of p to the scalar state
     out += [
         Atom("vcpu@p", lambda v, p, k: v["vc_on"] and v["vc_gfn"] == p,
-             lambda s, p, k: z3.And(s.vc_on, s.vc_gfn == p)),
+             lambda s, p, k: z3.And(s.vc_on, s.vc_gfn == at(k, p))),
         Atom("vcpu-fresh@p", lambda v, p, k: v["vc_on"] and v["vc_gfn"] == p
              and not v["vc_stale"],
-             lambda s, p, k: z3.And(s.vc_on, s.vc_gfn == p, z3.Not(s.vc_stale))),
+             lambda s, p, k: z3.And(s.vc_on, s.vc_gfn == at(k, p), z3.Not(s.vc_stale))),
         Atom("vcpu@region", lambda v, p, k: v["vc_on"] and _head(k, v["vc_gfn"]) == _head(k, p),
-             lambda s, p, k: z3.And(s.vc_on, s.vc_gfn >= _head(k, p),
-                                    s.vc_gfn < _head(k, p) + k.N)),
-        Atom("spec@p", lambda v, p, k: v["spec"] == p, lambda s, p, k: s.spec == p),
+             lambda s, p, k: z3.And(s.vc_on, s.vc_gfn >= _zhv(k, p),
+                                    s.vc_gfn < _zhv(k, p) + k.N)),
+        Atom("spec@p", lambda v, p, k: v["spec"] == p, lambda s, p, k: s.spec == at(k, p)),
         Atom("spec@region", lambda v, p, k: v["spec"] >= 0 and _head(k, v["spec"]) == _head(k, p),
-             lambda s, p, k: z3.And(s.spec >= _head(k, p), s.spec < _head(k, p) + k.N)),
+             lambda s, p, k: z3.And(s.spec >= _zhv(k, p), s.spec < _zhv(k, p) + k.N)),
         Atom("punch-covers-p",
              lambda v, p, k: v["vm_op"] == VM_PUNCH and v["vm_lo"] <= p < v["vm_hi"],
-             lambda s, p, k: z3.And(s.vm_op == VM_PUNCH, s.vm_lo <= p, p < s.vm_hi)),
+             lambda s, p, k: z3.And(s.vm_op == VM_PUNCH, s.vm_lo <= at(k, p),
+                                    at(k, p) < s.vm_hi)),
         Atom("punch-covers-region",
              lambda v, p, k: v["vm_op"] == VM_PUNCH and v["vm_lo"] <= _head(k, p)
              and _head(k, p) + k.N <= v["vm_hi"],
-             lambda s, p, k: z3.And(s.vm_op == VM_PUNCH, s.vm_lo <= _head(k, p),
-                                    _head(k, p) + k.N <= s.vm_hi)),
+             lambda s, p, k: z3.And(s.vm_op == VM_PUNCH, s.vm_lo <= _zhv(k, p),
+                                    _zhv(k, p) + k.N <= s.vm_hi)),
         Atom("punch-touches-region",
              lambda v, p, k: v["vm_op"] == VM_PUNCH and v["vm_lo"] < _head(k, p) + k.N
              and v["vm_hi"] > _head(k, p),
-             lambda s, p, k: z3.And(s.vm_op == VM_PUNCH, s.vm_lo < _head(k, p) + k.N,
-                                    s.vm_hi > _head(k, p))),
+             lambda s, p, k: z3.And(s.vm_op == VM_PUNCH, s.vm_lo < _zhv(k, p) + k.N,
+                                    s.vm_hi > _zhv(k, p))),
         Atom("populate@p", lambda v, p, k: v["vm_op"] == VM_POPULATE and v["vm_lo"] == p,
-             lambda s, p, k: z3.And(s.vm_op == VM_POPULATE, s.vm_lo == p)),
+             lambda s, p, k: z3.And(s.vm_op == VM_POPULATE, s.vm_lo == at(k, p))),
         Atom("fault@p", lambda v, p, k: v["f_kind"] != 0 and v["f_pfn"] == p,
-             lambda s, p, k: z3.And(s.f_kind != 0, s.f_pfn == p)),
+             lambda s, p, k: z3.And(s.f_kind != 0, s.f_pfn == at(k, p))),
         Atom("vc_on", lambda v, p, k: v["vc_on"], lambda s, p, k: s.vc_on),
         Atom("vc_stale", lambda v, p, k: v["vc_stale"], lambda s, p, k: s.vc_stale),
         Atom("launched", lambda v, p, k: v["launched"], lambda s, p, k: s.launched),
@@ -260,12 +278,13 @@ def _subsets(lits: tuple[int, ...]) -> list[tuple[int, ...]]:
 def well_formed(sm: Any, s: SymState) -> list[tuple[str, Any]]:
     """The hand-written well-formedness lemmas, each as (name, formula)."""
     k = sm.k
-    P, N, H = k.P, k.N, k.HUGE
+    P, H = k.P, k.HUGE
     f = s.f
     out: list[tuple[str, Any]] = []
 
     def per_page(name: str, fn: Callable[[int], Any]) -> None:
-        out.append((name, z3.And([fn(p) for p in range(P)])))
+        site(k)
+        out.append((name, z3.And([fn(p) for p in range(npos(k))])))
 
     orders = (-1, 0, H) if H > 0 else (-1, 0)
     per_page("order in {-1,0,H}", lambda p: z3.Or([f["order"][p] == o for o in orders]))
@@ -276,7 +295,7 @@ def well_formed(sm: Any, s: SymState) -> list[tuple[str, Any]]:
     if H > 0:
         for fld in ("order", "held"):
             per_page(f"{fld}=H covers its region",
-                     lambda p, fld=fld: (f[fld][p] == H) == (f[fld][p - p % N] == H))
+                     lambda p, fld=fld: (f[fld][p] == H) == (f[fld][hpos(k, p)] == H))
     out.append(("spec in [-1,P)", z3.And(f["spec"] >= -1, f["spec"] < P)))
     out.append(("vc_gfn in [0,P)", z3.And(f["vc_gfn"] >= 0, f["vc_gfn"] < P)))
     out.append(("vm range", z3.And(f["vm_lo"] >= 0, f["vm_lo"] <= f["vm_hi"],

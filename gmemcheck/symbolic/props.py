@@ -15,6 +15,7 @@ from typing import Any
 import z3
 
 from ..model.state import DATA, NPT_HUGE, NPT_NONE, RMP_2M, RMP_4K, RMP_SHARED, STALE
+from .steps import at, npos, rpos, site
 from .work import VM_PUNCH
 
 HOST_WRITE_CODES = (1, 2, 3)
@@ -41,11 +42,15 @@ class SymProp:
 
 
 def _all(sm: Any, fn: Callable[[int], Any]) -> Any:
-    return z3.And([fn(p) for p in range(sm.P)])
+    """``fn`` at every page (position; see steps.at); for a window, a site: the page
+    that violates it must be represented."""
+    site(sm.k)
+    return z3.And([fn(p) for p in range(npos(sm.k))])
 
 
 def _any(sm: Any, fn: Callable[[int], Any]) -> Any:
-    return z3.Or([fn(p) for p in range(sm.P)])
+    site(sm.k)
+    return z3.Or([fn(p) for p in range(npos(sm.k))])
 
 
 def host_write_fault(s: Any) -> Any:
@@ -67,13 +72,14 @@ def _punch_range(pre: Any, lab: Label) -> tuple[Any, Any, Any]:
 
 
 def _region_ok(sm: Any, s: Any) -> Any:
-    n, huge = sm.k.N, sm.k.HUGE
+    huge = sm.k.HUGE
     parts = []
-    for h in range(0, sm.P, n):
-        span = range(h, h + n)
+    for r in range(sm.k.R):
+        span = rpos(sm.k, r)
+        site(sm.k, 2)    # a page with a 2M entry and one without
         some = z3.Or([s.rmp[p] == RMP_2M for p in span])
         allp = z3.And([s.rmp[p] == RMP_2M for p in span])
-        parts.append(z3.Implies(some, z3.And(allp, s.order[h] >= huge)))
+        parts.append(z3.Implies(some, z3.And(allp, s.order[span[0]] >= huge)))
     return z3.And(parts)
 
 
@@ -102,7 +108,8 @@ def no_data_loss(sm: Any, pre: Any, post: Any, lab: Label) -> Any:
     _, lo, hi = _punch_range(pre, lab)
     return _all(sm, lambda i: z3.Not(z3.And(pre.order[i] >= 0, post.order[i] < 0,
                                             pre.content[i] == DATA,
-                                            z3.Not(z3.And(lo <= i, i < hi)))))
+                                            z3.Not(z3.And(lo <= at(sm.k, i),
+                                                          at(sm.k, i) < hi)))))
 
 
 def populate_refuses(sm: Any, pre: Any, post: Any, lab: Label) -> Any:
@@ -118,14 +125,15 @@ def split_failed_dirty(sm: Any, pre: Any, post: Any, lab: Label) -> Any:
     on, lo, hi = _punch_range(pre, lab)
     if sm.k.axes["partial_punch"] != "truncate":
         return z3.BoolVal(False)
-    return z3.And(on, _any(sm, lambda i: z3.And(lo <= i, i < hi, post.order[i] >= 0,
-                                                pre.dirty[i])))
+    return z3.And(on, _any(sm, lambda i: z3.And(lo <= at(sm.k, i), at(sm.k, i) < hi,
+                                                post.order[i] >= 0, pre.dirty[i])))
 
 
 def split_failed_clean(sm: Any, pre: Any, post: Any, lab: Label) -> Any:
     on, lo, hi = _punch_range(pre, lab)
     return z3.And(on, _any(sm, lambda i: z3.And(pre.order[i] >= 0, post.order[i] < 0,
-                                                z3.Not(z3.And(lo <= i, i < hi)))))
+                                                z3.Not(z3.And(lo <= at(sm.k, i),
+                                                              at(sm.k, i) < hi)))))
 
 
 def psmash_taken(sm: Any, pre: Any, post: Any, lab: Label) -> Any:

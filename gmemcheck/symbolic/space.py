@@ -86,6 +86,7 @@ class Space:
     """Index backend: how per-page arrays, reads and quantifiers are expressed."""
 
     P: Any      # number of pages: Python int (Unrolled) or Int expression
+    n: Any      # length of the per-page lists (positions): P, or fewer for a Window
     N: Any      # pages per huge folio
     R: Any
     width: int | None = None   # integers as signed bit-vectors of this width, or Int
@@ -116,16 +117,24 @@ class Space:
 
 
 class UArr:
-    """An unrolled array: a list of Z3 terms indexed by Python ints or Z3 terms."""
+    """An unrolled array: a list of Z3 terms indexed by Python ints (positions) or Z3
+    terms (page numbers). ``win``: the :class:`Window` whose representative pages the
+    positions stand for (page arrays of a window space only)."""
 
-    __slots__ = ("items",)
+    __slots__ = ("items", "win")
 
-    def __init__(self, items: list[Expr]) -> None:
+    def __init__(self, items: list[Expr], win: Window | None = None) -> None:
         self.items = items
+        self.win = win
+
+    def like(self, items: list[Expr]) -> UArr:
+        return UArr(items, self.win)
 
     def __getitem__(self, i: Any) -> Expr:
         if isinstance(i, int):
             return self.items[i]
+        if self.win is not None:
+            return self.win.read(self.items, i)
         if is_value(i):
             return self.items[value_of(i)]
         # symbolic index: an ite chain (the caller constrains i to the range)
@@ -143,6 +152,7 @@ class Unrolled(Space):
         self.N = pages_per_huge
         self.R = regions
         self.P = pages_per_huge * regions
+        self.n = self.P
         self.width = bv_width(self.P) if bv else None
 
     def fresh_array(self, name: str, sort: str, length: Any) -> UArr:
@@ -156,6 +166,130 @@ class Unrolled(Space):
         if isinstance(lo, int) and isinstance(hi, int):
             return z3.And([fn(i) for i in range(max(lo, 0), min(hi, self.P))] or [True])
         return z3.And([z3.Implies(z3.And(lo <= i, i < hi), fn(i)) for i in range(self.P)])
+
+    def equal(self, a: UArr, b: UArr, length: Any = None) -> Expr:
+        return z3.And([x == y for x, y in zip(a.items, b.items, strict=True)])
+
+
+class Window(Space):
+    """Representative pages: ``W`` pages of each huge region stand for all ``N`` of it.
+
+    The state keeps its fields at ``W * R`` positions only; position ``r * W + i`` is the
+    page ``r * N + off[r][i]``, with ``off[r][0] = 0`` (the region's head) and the other
+    offsets free, strictly increasing and below ``N``: the solver picks which pages are
+    represented. Every Python int page the encoding handles is a position; page numbers
+    are Z3 terms (:meth:`at`).
+
+    Soundness. Let a concrete counterexample at size N exist. Take as representative
+    pages the head of each region and every page the encoding's terms need to be exact:
+    each index the formulas read at (:meth:`read`, an *obligation*: asserted to be a
+    representative page), a witness of each region aggregate (:meth:`site`: a page on
+    which an "any page of the range" holds, or an "every page" fails) and the page a
+    walk stops at, and the page that violates the goal. If there are at most ``W - 1``
+    of them, the counterexample restricted to those pages satisfies the query: every
+    term is then computed from those pages alone exactly as at full size. So a query
+    with :meth:`demand` at most ``W - 1`` that is unsatisfiable proves the property at
+    size N. Sites and obligations are recorded per scope (the action or item whose
+    formula is being built), see :meth:`scope`.
+    """
+
+    def __init__(self, pages_per_huge: Any, regions: int, W: int, width: int) -> None:
+        self.N = pages_per_huge
+        self.R = regions
+        self.P = pages_per_huge * regions
+        self.W = W
+        self.n = W * regions
+        self.width = width
+        self.off = [[self.val(0)] + [z3.BitVec(f"win.off[{r}][{i}]", width)
+                                     for i in range(1, W)] for r in range(regions)]
+        self.ix = [r * self.N + self.off[r][i] for r in range(regions) for i in range(W)]
+        self._by_id = {t.get_id(): q for q, t in enumerate(self.ix)}
+        self.sites: dict[str, int] = {}
+        self.obligations: dict[str, dict[int, Any]] = {}
+        self.cur = "state"
+        self._heads: dict[int, Any] = {}
+        if pages_per_huge & (pages_per_huge - 1):
+            raise ValueError("a window needs a power-of-two pages_per_huge")
+
+    # ---------------------------------------------------------------- accounting
+    def scope(self, name: str) -> Any:
+        """Attribute the sites and obligations of the formulas built inside to ``name``."""
+        win = self
+
+        class _Scope:
+            def __enter__(self) -> None:
+                self.prev, win.cur = win.cur, name
+
+            def __exit__(self, *a: Any) -> None:
+                win.cur = self.prev
+
+        return _Scope()
+
+    def site(self, n: int = 1) -> None:
+        self.sites[self.cur] = self.sites.get(self.cur, 0) + n
+
+    def head_of(self, p: Expr) -> Expr:
+        """The first page of the region of page ``p`` (a head: always represented)."""
+        t = p & self.val(-self.N)
+        self._heads[t.get_id()] = t
+        return t
+
+    def read(self, items: list[Expr], i: Any) -> Expr:
+        q = self._by_id.get(i.get_id()) if isinstance(i, z3.ExprRef) else None
+        if q is not None:
+            return items[q]
+        if i.get_id() in self._heads:
+            heads = [r * self.W for r in range(self.R)]
+            out = items[heads[-1]]
+            for q in reversed(heads[:-1]):
+                out = z3.If(i == self.ix[q], items[q], out)
+            return out
+        self.obligations.setdefault(self.cur, {})[i.get_id()] = i
+        out = items[-1]
+        for q in range(len(items) - 2, -1, -1):
+            out = z3.If(i == self.ix[q], items[q], out)
+        return out
+
+    def demand(self, scopes: list[str]) -> int:
+        """Representative pages (besides the heads) a query built from these scopes
+        needs: its sites, and its distinct obligations."""
+        obl: set[int] = set()
+        for sc in scopes:
+            obl |= set(self.obligations.get(sc, {}))
+        return sum(self.sites.get(sc, 0) for sc in scopes) + len(obl)
+
+    def constraint(self, scopes: list[str]) -> Any:
+        """The offsets well-formed, and the obligations of these scopes (an index read
+        is a represented page, or outside the pages, where nothing uses the value)."""
+        parts = []
+        for r in range(self.R):
+            o = self.off[r]
+            parts += [z3.And(o[i - 1] < o[i], o[i] < self.N) for i in range(1, self.W)]
+        for sc in scopes:
+            for t in self.obligations.get(sc, {}).values():
+                parts.append(z3.Or(t < 0, t >= self.P, *[t == x for x in self.ix]))
+        return z3.And(parts)
+
+    # ---------------------------------------------------------------- positions
+    def at(self, q: int) -> Expr:
+        return self.ix[q]
+
+    def head(self, q: int) -> int:
+        return q - q % self.W
+
+    def region(self, q: int) -> int:
+        return q // self.W
+
+    def positions(self, r: int) -> range:
+        return range(r * self.W, r * self.W + self.W)
+
+    def fresh_array(self, name: str, sort: str, length: Any) -> UArr:
+        win = self if length == self.n else None
+        return UArr([self.const(f"{name}[{i}]", sort) for i in range(length)], win)
+
+    def new(self, fn: Callable[[Any], Expr], length: Any = None) -> UArr:
+        n = self.n if length is None else length
+        return UArr([fn(i) for i in range(n)], self if n == self.n else None)
 
     def equal(self, a: UArr, b: UArr, length: Any = None) -> Expr:
         return z3.And([x == y for x, y in zip(a.items, b.items, strict=True)])
@@ -213,7 +347,7 @@ class SymState:
     def fresh(cls, space: Space, tag: str) -> SymState:
         f: dict[str, Any] = {}
         for name, sort in PAGE_FIELDS.items():
-            f[name] = space.fresh_array(f"{tag}.{name}", sort, space.P)
+            f[name] = space.fresh_array(f"{tag}.{name}", sort, space.n)
         for name, sort in REGION_FIELDS.items():
             f[name] = space.fresh_array(f"{tag}.{name}", sort, space.R)
         for name, sort in SCALARS.items():

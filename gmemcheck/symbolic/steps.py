@@ -134,12 +134,59 @@ def assign(w: SW, name: str, mc: list[Any], val: Any) -> None:
     for p, c in enumerate(mc):
         v = const if const is not None else conv(val(p))
         items[p] = _ite(c, v, items[p], cls)
-    w.v[name] = type(old)(items)
+    w.v[name] = old.like(items)
 
 
 # ------------------------------------------------------------------ geometry
+# A Python int page is a position in the state's page lists; the page number it stands
+# for is at(k, p): the same int, or for a window space (space.Window) a Z3 term.
+def win(k: Any) -> Any:
+    return getattr(k, "win", None)
+
+
+def npos(k: Any) -> int:
+    w = win(k)
+    return k.P if w is None else w.n
+
+
+def at(k: Any, p: Any) -> Any:
+    """The page number of position ``p`` (a Z3 page number is returned as is)."""
+    if not isinstance(p, int):
+        return p
+    w = win(k)
+    return p if w is None else w.at(p)
+
+
+def hpos(k: Any, p: int) -> int:
+    """The position of the head of position ``p``'s region."""
+    w = win(k)
+    return p - p % k.N if w is None else w.head(p)
+
+
+def rpos(k: Any, r: int) -> range:
+    """The positions of region ``r``."""
+    w = win(k)
+    return range(r * k.N, r * k.N + k.N) if w is None else w.positions(r)
+
+
+def rnum(k: Any, p: int) -> int:
+    w = win(k)
+    return p // k.N if w is None else w.region(p)
+
+
+def site(k: Any, n: int = 1) -> None:
+    """Record a region aggregate or a walk that stops early (see space.Window)."""
+    w = win(k)
+    if w is not None:
+        w.site(n)
+
+
 def rs(k: Any, p: Any) -> Any:
-    return p - p % k.N
+    """The first page of the region of ``p`` (a position or a page number)."""
+    if isinstance(p, int):
+        return at(k, hpos(k, p))
+    w = win(k)
+    return p - p % k.N if w is None else w.head_of(p)
 
 
 def present(w: SW, p: Any) -> Any:
@@ -148,11 +195,11 @@ def present(w: SW, p: Any) -> Any:
 
 def head_of(k: Any, o: Any, p: Any) -> Any:
     """Head of the folio of order ``o`` (0 or huge) covering ``p``."""
-    return z3.If(o == k.HUGE, rs(k, p), p) if k.HUGE else p
+    return z3.If(o == k.HUGE, rs(k, p), at(k, p)) if k.HUGE else at(k, p)
 
 
 def end_of(k: Any, o: Any, p: Any) -> Any:
-    return z3.If(o == k.HUGE, rs(k, p) + k.N, p + 1) if k.HUGE else p + 1
+    return z3.If(o == k.HUGE, rs(k, p) + k.N, at(k, p) + 1) if k.HUGE else at(k, p) + 1
 
 
 def between(lo: Any, p: Any, hi: Any) -> Any:
@@ -169,20 +216,49 @@ def between(lo: Any, p: Any, hi: Any) -> Any:
 
 
 def pages(k: Any, span: range | None = None) -> range:
-    return range(k.P) if span is None else span
+    return range(npos(k)) if span is None else span
 
 
 def region_of(k: Any, p: int) -> range:
-    r0 = p - p % k.N
-    return range(r0, r0 + k.N)
+    return rpos(k, rnum(k, p))
+
+
+def _agg(k: Any, lo: Any, hi: Any, span: range | None) -> None:
+    """Record the aggregate over [lo, hi) unless it is the single page of a
+    one-position span (whose value is exact)."""
+    w = win(k)
+    if w is None:
+        return
+    if isinstance(lo, int) or isinstance(hi, int):
+        raise AssertionError("a page range given by positions, not page numbers")
+    if span is not None and len(span) == 1 and z3.eq(lo, at(k, span[0])) \
+            and z3.eq(hi, at(k, span[0]) + 1):
+        return
+    w.site()
 
 
 def any_in(k: Any, lo: Any, hi: Any, fn: Any, span: range | None = None) -> Any:
-    return z3.Or([z3.And(between(lo, q, hi), fn(q)) for q in pages(k, span)] or [False])
+    _agg(k, lo, hi, span)
+    return z3.Or([z3.And(between(lo, at(k, q), hi), fn(q)) for q in pages(k, span)]
+                 or [False])
 
 
 def all_in(k: Any, lo: Any, hi: Any, fn: Any, span: range | None = None) -> Any:
-    return z3.And([z3.Implies(between(lo, q, hi), fn(q)) for q in pages(k, span)] or [True])
+    _agg(k, lo, hi, span)
+    return z3.And([z3.Implies(between(lo, at(k, q), hi), fn(q)) for q in pages(k, span)]
+                  or [True])
+
+
+def region_any(k: Any, terms: list[Any]) -> Any:
+    """Some page of a region (``terms``, one per position of it) satisfies a condition:
+    an aggregate (see space.Window)."""
+    site(k)
+    return z3.Or(terms)
+
+
+def region_all(k: Any, terms: list[Any]) -> Any:
+    site(k)
+    return z3.And(terms)
 
 
 # ------------------------------------------------------------------ references
@@ -210,7 +286,7 @@ def range_has_page(k: Any, w: SW, lo: Any, hi: Any, span: range | None = None) -
 
 # ------------------------------------------------------------------ host writes
 def dm4k_of(k: Any, w: SW, pfn: Any) -> Any:
-    return w.dm4k[pfn // k.N] if isinstance(pfn, int) else w.dm4k[pfn / k.N]
+    return w.dm4k[rnum(k, pfn)] if isinstance(pfn, int) else w.dm4k[pfn / k.N]
 
 
 def host_write_fault(k: Any, w: SW, pfn: Any, cache: dict[int, Any] | None = None
@@ -221,14 +297,14 @@ def host_write_fault(k: Any, w: SW, pfn: Any, cache: dict[int, Any] | None = Non
     if k.snp:
         region = rs(k, pfn)
         span = region_of(k, pfn) if isinstance(pfn, int) else None
-        if cache is not None and isinstance(pfn, int) and pfn // k.N in cache:
-            via_2m = cache[pfn // k.N]
+        if cache is not None and isinstance(pfn, int) and rnum(k, pfn) in cache:
+            via_2m = cache[rnum(k, pfn)]
         else:
             via_2m = z3.And(z3.Not(dm4k_of(k, w, pfn)),
                             any_in(k, region, region + k.N,
                                    lambda q: w.rmp[q] != RMP_SHARED, span))
             if cache is not None and isinstance(pfn, int):
-                cache[pfn // k.N] = via_2m
+                cache[rnum(k, pfn)] = via_2m
         bad = z3.Or(w.rmp[pfn] != RMP_SHARED, via_2m)
         return bad, "host-rmp-#pf-oops"
     if k.tdx:
@@ -241,17 +317,19 @@ def host_write(k: Any, w: SW, pfn: Any, value: int = ZERO,
     """snp.py:host_write, under the current mask."""
     f = host_write_fault(k, w, pfn, cache)
     if f is not None:
-        w.fault(f[0], f[1], pfn)
+        w.fault(f[0], f[1], at(k, pfn))
     if isinstance(pfn, int):
         w.upd("content", lambda p, o: _int(value, o), span=range(pfn, pfn + 1))
     else:
-        w.upd("content", lambda p, o: z3.If(p == pfn, value, o))
+        w.upd("content", lambda p, o: z3.If(at(k, p) == pfn, value, o))
 
 
 def host_write_each(k: Any, w: SW, sel: Any, value: int = ZERO,
                     span: range | None = None) -> None:
     """host_write on every page p with sel(p), in ascending order (clear_highpage loops,
-    folio_zero_range); stops at the first store that faults."""
+    folio_zero_range); stops at the first store that faults (a walk: its stop is a
+    page the window must represent)."""
+    site(k)
     cache: dict[int, Any] = {}
     for p in pages(k, span):
         with w.when(sel(p)):
@@ -261,7 +339,7 @@ def host_write_each(k: Any, w: SW, sel: Any, value: int = ZERO,
 # ------------------------------------------------------------------ RMP
 def set_dm4k(k: Any, w: SW, pfn: Any) -> None:
     if isinstance(pfn, int):
-        r = pfn // k.N
+        r = rnum(k, pfn)
         w.upd("dm4k", lambda i, o: z3.BoolVal(True), k.R, span=range(r, r + 1))
     else:
         w.upd("dm4k", lambda i, o: z3.Or(o, pfn / k.N == i), k.R)
@@ -269,12 +347,12 @@ def set_dm4k(k: Any, w: SW, pfn: Any) -> None:
 
 def rmpupdate(k: Any, w: SW, pfn: Any, new: int, level_2m: bool) -> None:
     if not level_2m:
-        w.fault(w.rmp[pfn] == RMP_2M, "rmpupdate-overlap-livelock", pfn)
+        w.fault(w.rmp[pfn] == RMP_2M, "rmpupdate-overlap-livelock", at(k, pfn))
         set_dm4k(k, w, pfn)
         if isinstance(pfn, int):
             w.upd("rmp", lambda p, o: _int(new, o), span=range(pfn, pfn + 1))
         else:
-            w.upd("rmp", lambda p, o: z3.If(p == pfn, new, o))
+            w.upd("rmp", lambda p, o: z3.If(at(k, p) == pfn, new, o))
     else:
         start = rs(k, pfn)
         span = region_of(k, pfn) if isinstance(pfn, int) else None
@@ -318,8 +396,9 @@ def sev_gmem_prepare_rfc(k: Any, w: SW, pfn: Any, mo: Any) -> None:
     with w.when(two_m):
         rmpupdate(k, w, start, RMP_2M, True)
     with w.when(z3.Not(two_m)):
+        site(k)     # the walk sets dm4k of the region if it updates any page
         for p in pages(k):
-            with w.when(z3.And(between(lo, p, hi), w.rmp[p] == RMP_SHARED)):
+            with w.when(z3.And(between(lo, at(k, p), hi), w.rmp[p] == RMP_SHARED)):
                 rmpupdate(k, w, p, RMP_4K, False)
 
 
@@ -334,12 +413,12 @@ def arch_prepare(k: Any, w: SW, pfn: Any, mo: Any) -> None:
 def filemap_add_folio(k: Any, w: SW, head: Any, end: Any, order: Any,
                       span: range | None = None) -> None:
     if span is None:
-        mr = masked(w, [between(head, p, end) for p in range(k.P)])
+        mr = masked(w, [between(head, at(k, p), end) for p in range(npos(k))])
         assign(w, "order", mr, order)
         for f in ("uptodate", "dirty", "private", "punched"):
             assign(w, f, mr, False)
         return
-    inr = {p: between(head, p, end) for p in span}
+    inr = {p: between(head, at(k, p), end) for p in span}
     w.upd("order", lambda p, o: z3.If(inr[p], order, o), span=span)
     for f in ("uptodate", "dirty", "private", "punched"):
         w.upd(f, lambda p, o: z3.If(inr[p], False, o), span=span)
@@ -370,28 +449,28 @@ def invalidate_folios(k: Any, w: SW, rem: list[Any], big: list[Any], rmp_fail: A
     R is psmashed iff a removed page of R had a 2M entry (and not c2m)."""
     if not k.snp:
         return
-    N = k.N
     rmp = w.rmp
     ok_upd = z3.Not(rmp_fail)
     c2m: list[Any] = []
     smash: list[Any] = []
     anyv: list[Any] = []
     for r in range(k.R):
-        r0 = r * N
+        reg = rpos(k, r)
+        r0 = reg[0]
         c = z3.And(rem[r0], big[r], rmp[r0] == RMP_2M)
         c2m.append(c)
-        reg = range(r0, r0 + N)
-        smash.append(z3.And(z3.Not(c), z3.Or([z3.And(rem[q], rmp[q] == RMP_2M) for q in reg])))
-        anyv.append(z3.And(z3.Not(c), z3.Or([z3.And(rem[q], rmp[q] != RMP_SHARED)
-                                             for q in reg])))
+        smash.append(z3.And(z3.Not(c), region_any(k, [z3.And(rem[q], rmp[q] == RMP_2M)
+                                                      for q in reg])))
+        anyv.append(z3.And(z3.Not(c), region_any(k, [z3.And(rem[q], rmp[q] != RMP_SHARED)
+                                                     for q in reg])))
 
     # shared: c2m, or a visited page; else 4K: a 2M entry of a psmashed region
-    shared = [z3.And(ok_upd, z3.Or(c2m[p // N], z3.And(rem[p], rmp[p] != RMP_SHARED)))
-              for p in range(k.P)]
+    shared = [z3.And(ok_upd, z3.Or(c2m[rnum(k, p)], z3.And(rem[p], rmp[p] != RMP_SHARED)))
+              for p in range(npos(k))]
     assign(w, "rmp", masked(w, shared), RMP_SHARED)
     rmp2 = w.rmp
-    assign(w, "rmp", masked(w, [z3.And(smash[p // N], rmp2[p] == RMP_2M) for p in range(k.P)]),
-           RMP_4K)
+    assign(w, "rmp", masked(w, [z3.And(smash[rnum(k, p)], rmp2[p] == RMP_2M)
+                                for p in range(npos(k))]), RMP_4K)
     w.upd("dm4k", lambda r, o: z3.Or(o, z3.And(ok_upd, anyv[r])), k.R)
 
 
@@ -411,7 +490,7 @@ def remove_folios(k: Any, w: SW, rem: list[Any], big: list[Any], refs: list[Any]
         assign(w, f, mr, False)
     assign(w, "held", mr, lambda p: order[p])
     invalidate_folios(k, w, rem, big, rmp_fail)
-    mf = masked(w, [z3.And(rem[p], z3.Not(refs[p])) for p in range(k.P)])
+    mf = masked(w, [z3.And(rem[p], z3.Not(refs[p])) for p in range(npos(k))])
     assign(w, "held", mf, -1)
     assign(w, "content", mf, STALE)
 
@@ -420,10 +499,10 @@ def filemap_remove_folio(k: Any, w: SW, head: Any, end: Any, rmp_fail: Any,
                          span: range | None = None) -> None:
     """mm.py:filemap_remove_folio for the folio [head, end) (under the current mask);
     the folio is a page or a whole huge region."""
-    rem = [between(head, p, end) for p in range(k.P)]
+    rem = [between(head, at(k, p), end) for p in range(npos(k))]
     big = [end >= r * k.N + k.N for r in range(k.R)]
     refs = extra_refs(k, w, head, end, span)
-    remove_folios(k, w, rem, big, [refs] * k.P, rmp_fail)
+    remove_folios(k, w, rem, big, [refs] * npos(k), rmp_fail)
 
 
 def select_folios(k: Any, w: SW, sel: Any) -> tuple[list[Any], list[Any], list[Any]]:
@@ -436,14 +515,17 @@ def select_folios(k: Any, w: SW, sel: Any) -> tuple[list[Any], list[Any], list[A
     big: list[Any] = []
     refs: list[Any] = []
     for r in range(k.R):
-        r0 = r * N
+        reg = rpos(k, r)
+        r0 = reg[0]
+        h = at(k, r0)
         huge = o[r0] == k.HUGE
-        pick = z3.And(huge, sel(r0, r0 + N))
+        pick = z3.And(huge, sel(h, h + N))
         big.append(pick)
-        ref_r = extra_refs(k, w, r0, r0 + N, range(r0, r0 + N))
-        for q in range(r0, r0 + N):
-            rem.append(z3.If(huge, pick, z3.And(o[q] >= 0, sel(q, q + 1))))
-            refs.append(z3.If(huge, ref_r, extra_refs(k, w, q, q + 1, range(q, q + 1))))
+        ref_r = extra_refs(k, w, h, h + N, reg)
+        for q in reg:
+            pq = at(k, q)
+            rem.append(z3.If(huge, pick, z3.And(o[q] >= 0, sel(pq, pq + 1))))
+            refs.append(z3.If(huge, ref_r, extra_refs(k, w, pq, pq + 1, range(q, q + 1))))
     return rem, big, refs
 
 
@@ -453,14 +535,15 @@ def put_extra_ref(k: Any, w: SW, pfn: Any) -> None:
     head, end = head_of(k, ho, pfn), end_of(k, ho, pfn)
     span = region_of(k, pfn) if isinstance(pfn, int) else None
     with w.when(z3.And(ho >= 0, z3.Not(extra_refs(k, w, head, end, span)))):
-        w.upd("held", lambda p, o: z3.If(between(head, p, end), -1, o), span=span)
-        w.upd("content", lambda p, o: z3.If(between(head, p, end), STALE, o), span=span)
+        w.upd("held", lambda p, o: z3.If(between(head, at(k, p), end), -1, o), span=span)
+        w.upd("content", lambda p, o: z3.If(between(head, at(k, p), end), STALE, o),
+              span=span)
 
 
 def unmap_host(k: Any, w: SW, lo: Any, hi: Any, span: range | None = None) -> None:
     if k.axes["conversion"] != "in-place":
         return
-    w.upd("host", lambda p, o: z3.If(between(lo, p, hi),
+    w.upd("host", lambda p, o: z3.If(between(lo, at(k, p), hi),
                                      z3.If(o == HOST_MAPPED, HOST_NONE,
                                            z3.If(o == HOST_GUP, HOST_PINNED, o)), o), span=span)
 
@@ -470,9 +553,9 @@ def split_folio_to_order0(k: Any, w: SW, head: Any, end: Any,
     """mm.py:split_folio with the uniform pieces; returns the failure condition."""
     fail = extra_refs(k, w, head, end, span)
     with w.when(z3.Not(fail)):
-        w.upd("order", lambda p, o: z3.If(between(head, p, end), 0, o), span=span)
-        w.upd("private", lambda p, o: z3.If(z3.And(between(head, p, end), p != head),
-                                             False, o), span=span)
+        w.upd("order", lambda p, o: z3.If(between(head, at(k, p), end), 0, o), span=span)
+        w.upd("private", lambda p, o: z3.If(z3.And(between(head, at(k, p), end),
+                                                   at(k, p) != head), False, o), span=span)
         unmap_host(k, w, head, end, span)
     return fail
 
@@ -490,7 +573,7 @@ def truncate_inode_partial_folio(k: Any, w: SW, head: Any, end: Any, lo: Any, hi
         filemap_remove_folio(k, w, head, end, rmp_fail)
     with w.when(z3.Not(whole)):
         if k.axes["truncate"] == "zeroing":
-            host_write_each(k, w, lambda p: between(lo2, p, hi2))
+            host_write_each(k, w, lambda p: between(lo2, at(k, p), hi2))
         with w.when(end - head > 1):
             fail = split_folio_to_order0(k, w, head, end)
             dirty = w.dirty[head]
@@ -544,11 +627,12 @@ def truncate_zero_in_place(k: Any, w: SW, lo: Any, hi: Any, rmp_fail: Any) -> An
     N = k.N
     zero: list[Any] = []
     for r in range(k.R):
-        r0 = r * N
-        huge = o[r0] == k.HUGE
-        outside = z3.Not(z3.And(r0 >= lo, r0 + N <= hi))
-        for q in range(r0, r0 + N):
-            zero.append(z3.And(huge, outside, between(lo, q, hi)))
+        reg = rpos(k, r)
+        h = at(k, reg[0])
+        huge = o[reg[0]] == k.HUGE
+        outside = z3.Not(z3.And(h >= lo, h + N <= hi))
+        for q in reg:
+            zero.append(z3.And(huge, outside, between(lo, at(k, q), hi)))
     first = lambda q: between(rs(k, q), lo, rs(k, q) + N)  # noqa: E731  q in lo's region
     host_write_each(k, w, lambda q: z3.And(zero[q], first(q)))
     remove_folios(k, w, *select_folios(k, w, lambda h, e: z3.And(h >= lo, e <= hi)),
@@ -558,9 +642,9 @@ def truncate_zero_in_place(k: Any, w: SW, lo: Any, hi: Any, rmp_fail: Any) -> An
 
 
 def merge(k: Any, w: SW, r0: int) -> None:
-    """hugetlb.py:merge of the huge range at the concrete index r0."""
-    span = range(r0, r0 + k.N)
-    cond = z3.And(w.order[r0] != k.HUGE, z3.And([w.order[q] >= 0 for q in span]))
+    """hugetlb.py:merge of the huge range at the concrete index (position) r0."""
+    span = region_of(k, r0)
+    cond = z3.And(w.order[r0] != k.HUGE, region_all(k, [w.order[q] >= 0 for q in span]))
     with w.when(cond):
         u, d = w.uptodate[r0], w.dirty[r0]
         w.upd("order", lambda p, o: _int(k.HUGE, o), span=span)
@@ -579,9 +663,10 @@ def merge_truncate_range(k: Any, w: SW, lo: Any, hi: Any, rmp_fail: Any) -> Any:
     unmap_host(k, w, lo, hi)
     again = z3.And(w.mask(), z3.Not(safe_refcount(k, w, lo, hi)))
     with w.when(z3.Not(again)):
-        w.upd("punched", lambda p, o: z3.If(between(lo, p, hi), True, o))
-        for r0 in range(0, k.P, k.N):
-            with w.when(between(lo, r0, hi)):
+        w.upd("punched", lambda p, o: z3.If(between(lo, at(k, p), hi), True, o))
+        for r in range(k.R):
+            r0 = rpos(k, r)[0]
+            with w.when(between(lo, at(k, r0), hi)):
                 merge(k, w, r0)
         # every folio with a page in [lo, hi), walking from lo (the removals commute)
         remove_folios(k, w, *select_folios(k, w, lambda h, e: overlaps(h, e, lo, hi)),
@@ -596,11 +681,11 @@ def zap(k: Any, w: SW, lo: Any, hi: Any) -> None:
     gone = []
     hit: dict[int, Any] = {}    # per region: a huge SPTE of the region overlaps [lo, hi)
     for g in pages(k):
-        r0 = rs(k, g)
-        if r0 not in hit:
-            hit[r0] = any_in(k, lo, hi, lambda q: npt[q] == NPT_HUGE, region_of(k, g))
-        huge_hit = z3.And(npt[g] == NPT_HUGE, hit[r0])
-        gone.append(z3.Or(z3.And(between(lo, g, hi), npt[g] != NPT_NONE), huge_hit))
+        r = rnum(k, g)
+        if r not in hit:
+            hit[r] = any_in(k, lo, hi, lambda q: npt[q] == NPT_HUGE, region_of(k, g))
+        huge_hit = z3.And(npt[g] == NPT_HUGE, hit[r])
+        gone.append(z3.Or(z3.And(between(lo, at(k, g), hi), npt[g] != NPT_NONE), huge_hit))
     w.upd("npt", lambda p, o: z3.If(gone[p], NPT_NONE, o))
     if k.tdx:
         w.upd("content", lambda p, o: z3.If(gone[p], ZERO, o))
@@ -620,14 +705,16 @@ def put_extra_refs(k: Any, w: SW, sel: list[Any]) -> None:
     held = w.held
     free: list[Any] = []
     for r in range(k.R):
-        r0 = r * N
-        reg = range(r0, r0 + N)
+        reg = rpos(k, r)
+        r0 = reg[0]
+        h = at(k, r0)
         huge = held[r0] == k.HUGE
-        free_r = z3.And(z3.Or([sel[q] for q in reg]),
-                        z3.Not(extra_refs(k, w, r0, r0 + N, reg)))
+        free_r = z3.And(region_any(k, [sel[q] for q in reg]),
+                        z3.Not(extra_refs(k, w, h, h + N, reg)))
         for q in reg:
+            pq = at(k, q)
             small = z3.And(sel[q], held[q] >= 0,
-                           z3.Not(extra_refs(k, w, q, q + 1, range(q, q + 1))))
+                           z3.Not(extra_refs(k, w, pq, pq + 1, range(q, q + 1))))
             free.append(z3.If(huge, free_r, small))
     w.upd("held", lambda p, o: z3.If(free[p], -1, o))
     w.upd("content", lambda p, o: z3.If(free[p], STALE, o))

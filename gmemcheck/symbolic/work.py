@@ -70,7 +70,7 @@ class SW:
             items = list(old.items)
             for p in span:
                 items[p] = z3.If(m, fn(p, old[p]), old[p])
-            self.v[name] = type(old)(items)
+            self.v[name] = old.like(items)
 
     def set_range(self, name: str, lo: Any, hi: Any, val: Any) -> None:
         self.upd(name, lambda p, o: z3.If(z3.And(lo <= p, p < hi), val, o))
