@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,7 @@ from ..checker.explicit import Caps, explore
 from ..checker.replay import ReplayError, replay
 from ..model.build import resized
 from . import lemmas as lm
+from . import steps as st
 from .model import NoEncoding, SymModel
 from .props import SYM, Label, deadlock_free
 
@@ -67,7 +69,8 @@ class Item:
 
 
 def _size(sm: SymModel, k: int) -> str:
-    return f"k={k}, pages_per_huge={sm.k.N}, regions={sm.k.R}"
+    win = f", {sm.window} representative pages per region" if sm.window else ""
+    return f"k={k}, pages_per_huge={sm.k.N}, regions={sm.k.R}{win}"
 
 
 def explicit_at(model: Any, sm: SymModel) -> Any:
@@ -92,16 +95,22 @@ def mined_lemmas(model: Any, max_states: int = MINE_MAX_STATES) -> tuple[list[lm
 def kinduction(model: Any, props: list[Property], k: int = 1,
                pages_per_huge: int | None = None, regions: int | None = None,
                timeout_ms: int | None = None, use_mined: bool = True,
-               mine_from: Any = None, log: Any = None, bv: bool = True) -> list[Verdict]:
+               mine_from: Any = None, log: Any = None, bv: bool = True,
+               window: int | None = None) -> list[Verdict]:
     """Prove the safety and deadlock properties among ``props`` on ``model`` (at its
     own size, or at ``pages_per_huge``/``regions`` if given). Candidate lemmas are
     mined from the explicit reachable set of ``mine_from`` (default: ``model`` itself
     if it is small enough to explore, else ``model`` at ``pages_per_huge = 2``).
     ``bv``: prove over the bit-vector encoding with the SAT-based solver (see
-    :class:`.model.SymModel`); the lemma pruning at the small size uses integers."""
+    :class:`.model.SymModel`); the lemma pruning at the small size uses integers.
+    ``window``: prove over that many representative pages per huge region
+    (:class:`.space.Window`; see :func:`window_for` for the number a design needs): a
+    proof holds at ``pages_per_huge``, and counterexamples to induction are abstract."""
     t0 = time.perf_counter()
+    if window is not None and k != 1:
+        raise ValueError("representative pages: k-induction with k = 1 only")
     try:
-        sm = SymModel(model, pages_per_huge, regions, bv=bv)
+        sm = SymModel(model, pages_per_huge, regions, bv=bv, window=window)
     except NoEncoding as e:
         return [Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, "-", reason=str(e))
                 for p in props]
@@ -135,7 +144,10 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
             return wf[id(s)][1]
 
         def wf_item(i: int) -> Any:
-            return lambda s: wf_of(s)[i][1]
+            def fn(s: Any) -> Any:
+                st.site(sm.k)   # a window must represent the page that breaks it
+                return wf_of(s)[i][1]
+            return fn
 
         items = [Item(f"wf: {name}", "wf", wf_item(i))
                  for i, (name, _) in enumerate(wf_of(sm.fresh("probe")))]
@@ -178,7 +190,9 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
                        and f"lemma: {m.name}" not in keep]
             mined = [m for m in mined if f"lemma: {m.name}" in keep]
             skip_aux = {it.name for it in sitems if it.role == "aux" and it.name not in keep}
-    exp_model = explicit_at(model, sm)
+    # the explicit model at this size replays the CTIs; over representative pages there
+    # are none to replay (and its action domains at 262,144 pages would not fit)
+    exp_model = explicit_at(model, sm) if sm.window is None else None
     refinements = 0
     while True:
         items = [it for it in build_items(sm, mined) if it.name not in skip_aux]
@@ -239,6 +253,10 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
         elif it.alive:
             out[p.name] = Verdict(p.name, p.kind, Result.HOLDS, ENGINE,
                                   f"proved ({size})", stats=dict(stats))
+        elif it.cti is None and sm.window:
+            out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE,
+                                  f"induction ({size})", stats=dict(stats),
+                                  reason=abstract_cti(sm, it.cti_action, p.name))
         elif it.cti is None:
             raise EngineBug(f"k-induction CTI for {p.name} cannot be decoded into a state "
                             f"although every well-formedness lemma holds: {it.cti_action}")
@@ -255,14 +273,29 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
                 out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,
                                       reason=f"solver unknown: {unknown}")
                 continue
-            neg = z3.Not(SYM[p.name].step(sm, states[0], states[1], lab))
+            wq = WindowQueries(sm)
+            with wq.scope(f"step:{p.name}"):
+                neg = z3.Not(SYM[p.name].step(sm, states[0], states[1], lab))
+            extras = [wq.extra(f"action:{n}", [f"step:{p.name}"], (f"step:{p.name}",))
+                      for n in names]
+            too_small = next((why for _, why in extras if why), "")
+            if too_small:
+                out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, size,
+                                      reason=too_small)
+                continue
             # one query per action, as in the induction step
-            res = check_each(sm, [hyp + [rel, neg] for rel in per_action[0]], timeout_ms,
+            res = check_each(sm, [hyp + [rel, neg] + ex for rel, (ex, _) in
+                                  zip(per_action[0], extras, strict=True)], timeout_ms,
                              log, [f"{p.name} / {n}" for n in names])
             sat = [m for r, m, _ in res if r == z3.sat]
             unk = [f"{n}: {why}" for n, (r, _, why) in zip(names, res, strict=True)
                    if r == z3.unknown]
-            if sat:
+            if sat and sm.window:
+                fired = next(n for n, (r, _, _) in zip(names, res, strict=True) if r == z3.sat)
+                out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE,
+                                      f"induction ({size})", stats=dict(stats),
+                                      reason=abstract_cti(sm, fired, p.name))
+            elif sat:
                 tr = sm.decode_path(sat[0], states[:2], [labels[0][1]], exp_model,
                                      "arbitrary")
                 out[p.name] = cti_verdict(p, tr, f"violates {p.name} (from the invariant)")
@@ -275,7 +308,11 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
             else:
                 out[p.name] = Verdict(p.name, p.kind, Result.HOLDS, ENGINE,
                                       f"proved ({size})", stats=dict(stats))
-        if deadlock is not None:
+        if deadlock is not None and sm.window:
+            out[deadlock.name] = Verdict(
+                deadlock.name, deadlock.kind, Result.INCONCLUSIVE, ENGINE, size,
+                reason="deadlock freedom is not checked over representative pages")
+        elif deadlock is not None:
             s = solver(sm, timeout_ms)
             s.add([sm.canonical(states[0])] + [at(i, 0) for i in inv])
             out[deadlock.name] = _deadlock(sm, s, states, deadlock, size, stats, exp_model,
@@ -285,6 +322,11 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
     for v in out.values():
         v.stats.setdefault("seconds", round(seconds, 3))
     return [out[p.name] for p in props]
+
+
+def abstract_cti(sm: SymModel, action: str, prop: str) -> str:
+    return (f"induction step fails: {action} from a state of {sm.window} representative "
+            f"pages per region (not a concrete state, so not replayed) violates {prop}")
 
 
 def _needed(sm: SymModel, items: list[Item], k: int, hs: tuple[Any, ...],
@@ -352,27 +394,85 @@ def check_each(sm: SymModel, queries: list[list[Any]], timeout_ms: int | None, l
         # one translation, so that subterms shared between assertions are copied once
         jobs.append((ctx, [z3.And(q).translate(ctx)]))
 
-    def run(job: tuple[Any, list[Any]]) -> tuple[Any, Any, str, float]:
-        ctx, fs = job
+    def run(i: int) -> tuple[Any, Any, str]:
+        ctx, fs = jobs[i]
         t = time.perf_counter()
         s = solver(sm, timeout_ms, ctx)
         s.add(fs)
         r = s.check()
         m = s.model() if r == z3.sat else None
-        return r, m, s.reason_unknown() if r == z3.unknown else "", time.perf_counter() - t
+        if log:     # as each finishes (log is a print: safe from a worker thread)
+            log(f"  {names[i]}: {r} in {time.perf_counter() - t:.1f}s")
+        return r, m, s.reason_unknown() if r == z3.unknown else ""
 
     if WORKERS > 1 and len(jobs) > 1:
         with ThreadPoolExecutor(WORKERS) as pool:
-            raw = list(pool.map(run, jobs))
+            raw = list(pool.map(run, range(len(jobs))))
     else:
-        raw = [run(j) for j in jobs]
-    out = []
+        raw = [run(i) for i in range(len(jobs))]
     main = z3.main_ctx()
-    for name, (r, m, why, secs) in zip(names, raw, strict=True):
-        if log:
-            log(f"  {name}: {r} in {secs:.1f}s")
-        out.append((r, m.translate(main) if m is not None else None, why))
-    return out
+    return [(r, m.translate(main) if m is not None else None, why) for r, m, why in raw]
+
+
+class WindowQueries:
+    """For a :class:`.space.Window` model: the scope each formula is built in, and for
+    each query the window constraint and the check that the window is large enough
+    (see the soundness argument there). A no-op for an unrolled model."""
+
+    def __init__(self, sm: SymModel) -> None:
+        self.win = sm.space if sm.window is not None else None
+
+    def scope(self, name: str) -> Any:
+        return self.win.scope(name) if self.win is not None else nullcontext()
+
+    def extra(self, act: str | None, goals: list[str], others: tuple[str, ...] = ()
+              ) -> tuple[list[Any], str]:
+        """(assertions to add, "" or why the window is too small) for a query made of
+        the action ``act``'s relation, hypotheses, and a goal that is the disjunction
+        of the formulas built in the scopes ``goals``: the goal needs the pages of one
+        violated disjunct, the relation those of all its sites, and every scope whose
+        formula is in the query its reads."""
+        win = self.win
+        if win is None:
+            return [], ""
+        obl = [sc for sc in win.obligations if sc.startswith("item:")]
+        obl += ["state", *others] + ([act] if act else [])
+        need = (win.sites.get(act, 0) if act else 0) \
+            + max([win.sites.get(g, 0) for g in goals] or [0]) \
+            + len({i for sc in obl for i in win.obligations.get(sc, {})})
+        if need > win.W - 1:
+            return [], (f"{win.W} representative pages per region are too few for "
+                        f"{act or 'the base case'}: it needs {need + 1}")
+        return [win.constraint(obl)], ""
+
+
+def window_for(model: Any, pages_per_huge: int, regions: int | None = None) -> int:
+    """The number of representative pages per region that every query of a k = 1
+    proof of ``model``'s state properties needs at this size (:class:`WindowQueries`):
+    measured on the formulas themselves, built at a window of 2. Mined lemmas read
+    nothing and need one page, as do the well-formedness lemmas."""
+    sm = SymModel(model, pages_per_huge, regions, window=2)
+    win = sm.space
+    s0, s1 = sm.fresh("s0"), sm.fresh("s1")
+    sm.step_per_action(s0, s1, "t0")
+    applicable = {p.name for p in model_props(model)}
+    goal_sites = [1]
+    for d, s in enumerate((s0, s1)):
+        with win.scope(f"item:wf@{d}"):
+            lm.well_formed(sm, s)
+        for n, sp in SYM.items():
+            if n in applicable and sp.state is not None and not n.startswith("reach-") \
+                    and n != "no-deadlock":
+                with win.scope(f"item:{n}@{d}"):
+                    sp.state(sm, s)
+                goal_sites.append(win.sites.get(f"item:{n}@{d}", 0))
+    items = [sc for sc in win.obligations if sc.startswith("item:")]
+    need = 0
+    for a in sm.actions:
+        obl = [*items, "state", f"action:{a.name}"]
+        reads = len({i for sc in obl for i in win.obligations.get(sc, {})})
+        need = max(need, win.sites.get(f"action:{a.name}", 0) + max(goal_sites) + reads)
+    return need + 1
 
 
 def _houdini(sm: SymModel, items: list[Item], k: int, timeout_ms: int | None,
@@ -389,11 +489,13 @@ def _houdini(sm: SymModel, items: list[Item], k: int, timeout_ms: int | None,
         labels.append((z3.Or(rels), st))
         per_action.append(rels)
     cache: dict[tuple[int, int], Any] = {}
+    wq = WindowQueries(sm)
 
     def at(it_idx: int, d: int) -> Any:
         key = (it_idx, d)
         if key not in cache:
-            cache[key] = items[it_idx].fn(states[d])
+            with wq.scope(f"item:{it_idx}@{d}"):
+                cache[key] = items[it_idx].fn(states[d])
         return cache[key]
 
     # base case
@@ -407,6 +509,12 @@ def _houdini(sm: SymModel, items: list[Item], k: int, timeout_ms: int | None,
         live = [i for i, it in enumerate(items) if it.alive]
         base.push()
         base.add(z3.Or([z3.Not(at(i, d)) for i in live for d in range(k)]))
+        extra, too_small = wq.extra(None, [f"item:{i}@0" for i in live])
+        if too_small:
+            unknown = too_small
+            base.pop()
+            break
+        base.add(extra)
         r = base.check()
         if r == z3.sat:
             m = base.model()
@@ -433,7 +541,14 @@ def _houdini(sm: SymModel, items: list[Item], k: int, timeout_ms: int | None,
         hyp = [at(i, d) for i in live for d in range(k)]
         hyp += [sm.canonical(st) for st in states] + [rel for rel, _ in labels[:-1]]
         goal = z3.Or([z3.Not(at(i, k)) for i in live])
-        res = check_each(sm, [hyp + [rel, goal] for rel in per_action[-1]], timeout_ms, log,
+        extras = [wq.extra(f"action:{a.name}", [f"item:{i}@{k}" for i in live])
+                  for a in sm.actions]
+        too_small = next((why for _, why in extras if why), "")
+        if too_small:
+            unknown = too_small
+            break
+        res = check_each(sm, [hyp + [rel, goal] + ex for rel, (ex, _) in
+                              zip(per_action[-1], extras, strict=True)], timeout_ms, log,
                          [a.name for a in sm.actions])
         dropped = False
         for a, (r, m, why) in zip(sm.actions, res, strict=True):
@@ -459,10 +574,12 @@ def _houdini(sm: SymModel, items: list[Item], k: int, timeout_ms: int | None,
                                 cti = sm.decode_path(m, states, [st for _, st in labels],
                                                      exp_model, "arbitrary")
                             except (KeyError, ValueError) as e:
+                                # over representative pages: no concrete state; else
                                 # only possible when the same model breaks a
                                 # well-formedness lemma, which makes every goal
                                 # inconclusive anyway (checked when it is reported)
-                                items[i].cti_action = f"undecodable: {e!r}"
+                                items[i].cti_action = a.name if sm.window else \
+                                    f"undecodable: {e!r}"
                                 continue
                         items[i].cti = cti
                         items[i].cti_action = cti.steps[-1].action

@@ -282,8 +282,9 @@ def well_formed(sm: Any, s: SymState) -> list[tuple[str, Any]]:
     f = s.f
     out: list[tuple[str, Any]] = []
 
+    # (each is one formula "at every page": one site, which the caller records for the
+    # lemma it uses, see kind.build_items)
     def per_page(name: str, fn: Callable[[int], Any]) -> None:
-        site(k)
         out.append((name, z3.And([fn(p) for p in range(npos(k))])))
 
     orders = (-1, 0, H) if H > 0 else (-1, 0)

@@ -14,7 +14,17 @@ from ..checker.core import Trace
 from ..model.state import GmemState
 from . import actions as sa
 from .encode import canonical, decode, equals, scalars_of, state_of
-from .space import PAGE_FIELDS, REGION_FIELDS, SymState, Unrolled, is_value, num, value_of
+from .space import (
+    PAGE_FIELDS,
+    REGION_FIELDS,
+    SymState,
+    Unrolled,
+    Window,
+    bv_width,
+    is_value,
+    num,
+    value_of,
+)
 from .steps import unsupported
 
 
@@ -33,10 +43,14 @@ class Step:
 
 class SymModel:
     def __init__(self, model: Any, pages_per_huge: int | None = None,
-                 regions: int | None = None, bv: bool = False) -> None:
+                 regions: int | None = None, bv: bool = False,
+                 window: int | None = None) -> None:
         """``bv``: integers are signed bit-vectors wide enough for every value at this
         size (:func:`.space.bv_width`), so that the queries are pure bit-vector and
-        Boolean ones, which Z3 bit-blasts to SAT (QF_FD); else mathematical integers."""
+        Boolean ones, which Z3 bit-blasts to SAT (QF_FD); else mathematical integers.
+        ``window``: keep only that many representative pages per huge region
+        (:class:`.space.Window`, bit-vectors): the formulas' size no longer depends on
+        ``pages_per_huge``."""
         why = unsupported(model.k)
         if why:
             raise NoEncoding(why)
@@ -48,8 +62,18 @@ class SymModel:
             b["pages_per_huge"] = pages_per_huge
         if regions is not None:
             b["regions"] = regions
-        self.k = Kernel(model.cfg.axes, b) if b != model.cfg.bounds else model.k
-        self.space = Unrolled(self.k.N, self.k.R, bv)
+        self.window = window
+        if window is None:
+            self.k = Kernel(model.cfg.axes, b) if b != model.cfg.bounds else model.k
+            self.space: Unrolled | Window = Unrolled(self.k.N, self.k.R, bv)
+        else:
+            self.k = Kernel(model.cfg.axes, b)
+            if not 2 <= window <= self.k.N:
+                raise ValueError(f"window of {window} pages: needs 2 <= window <= "
+                                 f"pages_per_huge ({self.k.N})")
+            self.space = Window(self.k.N, self.k.R, window, bv_width(self.k.P))
+            self.k.win = self.space
+            bv = True
         self.bv = bv
         try:
             self.actions = sa.build(self.k, model)
@@ -67,12 +91,15 @@ class SymModel:
     def init_constraint(self, s: SymState) -> Any:
         from ..model.state import initial_state
 
-        return equals(s, initial_state(self.k.P, self.k.R, launched=False))
+        # the initial state is the same at every page, so a window's positions take it
+        return equals(s, initial_state(self.space.n, self.k.R, launched=False))
 
     def canonical(self, s: SymState) -> Any:
         return canonical(s)
 
     def decode(self, m: z3.ModelRef, s: SymState) -> GmemState:
+        if self.window is not None and self.window < self.k.N:
+            raise ValueError("a state over representative pages is not a concrete state")
         return decode(m, s, self.k.P, self.k.R)
 
     # ---------------------------------------------------------------- relation
@@ -136,6 +163,11 @@ class SymModel:
         for a, ex in zip(self.actions, self.model.actions, strict=True):
             pre, argv, guard, eff = self._effects(a)
             base = _bindings(pre, s)
+            if self.window is not None:
+                # every page represented (window == pages_per_huge): offsets 0..N-1
+                assert self.window == self.k.N, "successors need every page represented"
+                base += [(o, num(i, o)) for offs in self.space.off for i, o in enumerate(offs)
+                         if i > 0]
             mod = sa.sym_fields(a.modifies)
             for args in ex.domain:
                 subst = base + [(v, z3.BoolVal(x) if isinstance(x, bool) else num(x, v))
