@@ -111,6 +111,9 @@ def make_parser() -> Parser:
                    help="kinduction/strongest: induction depth (default 1)")
     c.add_argument("--prove-at", type=positive_int, default=512, metavar="PAGES",
                    help="strongest: pages_per_huge of the induction proofs (default 512)")
+    c.add_argument("--window", action=argparse.BooleanOptionalAction, default=None,
+                   help="strongest: prove over representative pages (the default above "
+                   "1024 pages per huge folio, k=1)")
     c.add_argument("--solver-timeout", type=positive_float, metavar="SECONDS",
                    help="bmc/kinduction: give up on one solver query after this long "
                    "(inconclusive)")
@@ -169,7 +172,7 @@ def cmd_check(a: argparse.Namespace) -> int:
                   f"{info['rate']:,.0f} states/s, depth {info['depth']}", file=sys.stderr,
                   flush=True)
         walk_depth = a.depth or 60
-        sym = SymOpts(depth=a.depth or 10, k=a.k, prove_at=a.prove_at,
+        sym = SymOpts(depth=a.depth or 10, k=a.k, prove_at=a.prove_at, window=a.window,
                       timeout_ms=int(a.solver_timeout * 1000) if a.solver_timeout else None)
         runs.append(run_preset(cfg, a.props, a.engine, caps, out,
                                progress if show_progress else None, a.walks, walk_depth,

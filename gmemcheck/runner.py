@@ -151,6 +151,8 @@ class SymOpts:
     k: int = 1
     prove_at: int = 512
     timeout_ms: int | None = None
+    # prove over representative pages (symbolic/space.py:Window); None: above 1024 pages
+    window: bool | None = None
 
 
 def symbolic_check(model: Any, props: list[Any], engine: str, sym: SymOpts) -> CheckRun:
@@ -180,10 +182,23 @@ def strongest(model: Any, props: list[Any], run: CheckRun, sym: SymOpts) -> None
             and v.kind in (Kind.SAFETY, Kind.DEADLOCK)]
     if not cand:
         return
-    big_model = resized(model, pages_per_huge=sym.prove_at)
     by = {p.name: p for p in props}
-    proofs = kinduction(big_model, [by[v.property] for v in cand], k=sym.k,
-                        timeout_ms=sym.timeout_ms, mine_from=model)
+    goals = [by[v.property] for v in cand]
+    window = sym.window if sym.window is not None else sym.prove_at > 1024
+    if window and sym.k == 1:
+        from .symbolic.kind import window_for
+
+        try:
+            W = window_for(model, sym.prove_at)
+            proofs = kinduction(model, goals, k=1, pages_per_huge=sym.prove_at,
+                                timeout_ms=sym.timeout_ms, window=W)
+        except ValueError as e:     # fewer pages than the window needs
+            proofs = [Verdict(p.name, p.kind, Result.INCONCLUSIVE, "kinduction", "-",
+                              reason=str(e)) for p in goals]
+    else:
+        big_model = resized(model, pages_per_huge=sym.prove_at)
+        proofs = kinduction(big_model, goals, k=sym.k, timeout_ms=sym.timeout_ms,
+                            mine_from=model)
     got = {v.property: v for v in proofs}
     for i, v in enumerate(run.verdicts):
         pv = got.get(v.property)

@@ -71,9 +71,8 @@ class SymModel:
             if not 2 <= window <= self.k.N:
                 raise ValueError(f"window of {window} pages: needs 2 <= window <= "
                                  f"pages_per_huge ({self.k.N})")
-            self.space = Window(self.k.N, self.k.R, window, bv_width(self.k.P))
+            self.space = Window(self.k.N, self.k.R, window, bv_width(self.k.P) if bv else None)
             self.k.win = self.space
-            bv = True
         self.bv = bv
         try:
             self.actions = sa.build(self.k, model)
@@ -128,6 +127,8 @@ class SymModel:
         """The path ``states`` / ``steps`` of a solver model as an explicit trace, with
         each step's outcome explained by ``exp_model`` (the explicit model at this
         size)."""
+        if self.window is not None and self.window < self.k.N:
+            raise ValueError("a path over representative pages is not a concrete trace")
         acts = {a.name: a for a in exp_model.actions}
         out = []
         for i, st in enumerate(steps):

@@ -193,14 +193,14 @@ class Window(Space):
     formula is being built), see :meth:`scope`.
     """
 
-    def __init__(self, pages_per_huge: Any, regions: int, W: int, width: int) -> None:
+    def __init__(self, pages_per_huge: Any, regions: int, W: int, width: int | None) -> None:
         self.N = pages_per_huge
         self.R = regions
         self.P = pages_per_huge * regions
         self.W = W
         self.n = W * regions
         self.width = width
-        self.off = [[self.val(0)] + [z3.BitVec(f"win.off[{r}][{i}]", width)
+        self.off = [[self.val(0)] + [self.const(f"win.off[{r}][{i}]", "int")
                                      for i in range(1, W)] for r in range(regions)]
         self.ix = [r * self.N + self.off[r][i] for r in range(regions) for i in range(W)]
         self._by_id = {t.get_id(): q for q, t in enumerate(self.ix)}
@@ -230,7 +230,7 @@ class Window(Space):
 
     def head_of(self, p: Expr) -> Expr:
         """The first page of the region of page ``p`` (a head: always represented)."""
-        t = p & self.val(-self.N)
+        t = p & self.val(-self.N) if self.width else p - p % self.N
         self._heads[t.get_id()] = t
         return t
 
