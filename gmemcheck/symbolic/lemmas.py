@@ -299,8 +299,9 @@ def well_formed(sm: Any, s: SymState) -> list[tuple[str, Any]]:
                      lambda p, fld=fld: (f[fld][p] == H) == (f[fld][hpos(k, p)] == H))
     out.append(("spec in [-1,P)", z3.And(f["spec"] >= -1, f["spec"] < P)))
     out.append(("vc_gfn in [0,P)", z3.And(f["vc_gfn"] >= 0, f["vc_gfn"] < P)))
-    out.append(("vm range", z3.And(f["vm_lo"] >= 0, f["vm_lo"] <= f["vm_hi"],
-                                    f["vm_hi"] <= P, f["vm_lo"] < P)))
+    # a populate records its gfn in vm_lo and leaves vm_hi at 0 (encode.scalars_of)
+    out.append(("vm range", z3.And(f["vm_lo"] >= 0, f["vm_lo"] < P, z3.Implies(
+        f["vm_op"] == VM_PUNCH, z3.And(f["vm_lo"] <= f["vm_hi"], f["vm_hi"] <= P)))))
     out.append(("vm_op", z3.And(f["vm_op"] >= 0, f["vm_op"] <= 2)))
     out.append(("a punch range is not empty",
                 z3.Implies(f["vm_op"] == VM_PUNCH, f["vm_lo"] < f["vm_hi"])))
