@@ -64,8 +64,8 @@ class Item:
     alive: bool = True
     cti: Trace | None = None
     cti_action: str = ""
-    # the k hypothesis states of the solver model that dropped it (decoded), if any
-    cex_pre: list[Any] | None = None
+    # the solver model that dropped it in the induction step, if any
+    cex_model: Any = None
 
 
 def _size(sm: SymModel, k: int) -> str:
@@ -209,11 +209,17 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
         # an item the small size proved but this size did not: the lemmas carried over
         # were only those the small proofs used; add the reserve lemmas (inductive at
         # the small size) that the counterexamples to induction violate, and try again
-        lost = [it for it in items if not it.alive and it.cex_pre and it.name in alive_small]
-        if unknown or not lost or refinements >= MAX_REFINEMENTS:
+        lost = [it for it in items if not it.alive and it.cex_model is not None
+                and it.name in alive_small]
+        if unknown or not lost or not reserve or refinements >= MAX_REFINEMENTS:
             break
-        pre = [st for it in lost for st in it.cex_pre or ()]
-        add = [m for m in reserve if not all(m.holds_on(st, sm.k) for st in pre)]
+        pre = []
+        for m in {id(it.cex_model): it.cex_model for it in lost}.values():
+            try:
+                pre += [sm.decode(m, s) for s in states[:k]]
+            except (KeyError, ValueError):
+                pass    # not a well-formed (or not a concrete) state: nothing to evaluate
+        add = [m for m in reserve if not all(m.holds_on(s, sm.k) for s in pre)]
         if not add:
             break
         refinements += 1
@@ -442,9 +448,7 @@ class WindowQueries:
             return [], ""
         obl = [sc for sc in win.obligations if sc.startswith("item:")]
         obl += ["state", *others] + ([act] if act else [])
-        need = (win.sites.get(act, 0) if act else 0) \
-            + max([win.sites.get(g, 0) for g in goals] or [0]) \
-            + len({i for sc in obl for i in win.obligations.get(sc, {})})
+        need = win.need(act, goals, obl)
         if need > win.W - 1:
             return [], (f"{win.W} representative pages per region are too few for "
                         f"{act or 'the base case'}: it needs {need + 1}")
@@ -461,7 +465,9 @@ def window_for(model: Any, pages_per_huge: int, regions: int | None = None) -> i
     s0, s1 = sm.fresh("s0"), sm.fresh("s1")
     sm.step_per_action(s0, s1, "t0")
     applicable = {p.name for p in model_props(model)}
-    goal_sites = [1]
+    with win.scope("item:lemma"):
+        st.site(sm.k)
+    goals = ["item:lemma"]
     for d, s in enumerate((s0, s1)):
         with win.scope(f"item:wf@{d}"):
             lm.well_formed(sm, s)
@@ -470,14 +476,10 @@ def window_for(model: Any, pages_per_huge: int, regions: int | None = None) -> i
                     and n != "no-deadlock":
                 with win.scope(f"item:{n}@{d}"):
                     sp.state(sm, s)
-                goal_sites.append(win.sites.get(f"item:{n}@{d}", 0))
+                goals.append(f"item:{n}@{d}")
     items = [sc for sc in win.obligations if sc.startswith("item:")]
-    need = 0
-    for a in sm.actions:
-        obl = [*items, "state", f"action:{a.name}"]
-        reads = len({i for sc in obl for i in win.obligations.get(sc, {})})
-        need = max(need, win.sites.get(f"action:{a.name}", 0) + max(goal_sites) + reads)
-    return need + 1
+    return 1 + max(win.need(f"action:{a.name}", goals, [*items, "state", f"action:{a.name}"])
+                   for a in sm.actions)
 
 
 def _houdini(sm: SymModel, items: list[Item], k: int, timeout_ms: int | None,
@@ -563,15 +565,10 @@ def _houdini(sm: SymModel, items: list[Item], k: int, timeout_ms: int | None,
             if r != z3.sat:
                 continue
             cti = None
-            pre: list[Any] | None = None
-            try:
-                pre = [sm.decode(m, states[d]) for d in range(k)]
-            except (KeyError, ValueError):
-                pass    # not a well-formed state: see below
             for i in live:
                 if items[i].alive and z3.is_false(m.eval(at(i, k), model_completion=True)):
                     items[i].alive = False
-                    items[i].cex_pre = pre
+                    items[i].cex_model = m
                     dropped = True
                     if items[i].role == "goal":
                         if cti is None:

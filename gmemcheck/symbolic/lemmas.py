@@ -68,10 +68,6 @@ def _head(k: Any, p: int) -> int:
     return p - p % k.N
 
 
-def _zhead(k: Any, p: int) -> int:
-    return hpos(k, p)
-
-
 def _zhv(k: Any, p: int) -> Any:
     """The head's page number, for position p of a symbolic state."""
     return at(k, hpos(k, p))
@@ -95,7 +91,7 @@ def _atoms(k: Any, values: dict[str, set[str]]) -> list[Atom]:
                             lambda s, p, k, f=f: s.f[f][p]))
             if f in ("uptodate", "dirty", "private", "prepared", "attr"):
                 out.append(Atom(f"{f}[head]", lambda v, p, k, f=f: v[f][_head(k, p)],
-                                lambda s, p, k, f=f: s.f[f][_zhead(k, p)]))
+                                lambda s, p, k, f=f: s.f[f][hpos(k, p)]))
             continue
         for val in sorted(values.get(f, ())):
             out.append(Atom(f"{f}[p]={val}",
@@ -105,7 +101,7 @@ def _atoms(k: Any, values: dict[str, set[str]]) -> list[Atom]:
                 out.append(Atom(
                     f"{f}[head]={val}",
                     lambda v, p, k, f=f, val=val: v[f][_head(k, p)] == _value_of(val, k),
-                    lambda s, p, k, f=f, val=val: s.f[f][_zhead(k, p)] == _value_of(val, k)))
+                    lambda s, p, k, f=f, val=val: s.f[f][hpos(k, p)] == _value_of(val, k)))
     out.append(Atom("dm4k[region]", lambda v, p, k: v["dm4k"][p // k.N],
                     lambda s, p, k: s.f["dm4k"][rnum(k, p)]))
     # relations of p to the scalar state

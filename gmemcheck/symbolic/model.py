@@ -49,8 +49,8 @@ class SymModel:
         size (:func:`.space.bv_width`), so that the queries are pure bit-vector and
         Boolean ones, which Z3 bit-blasts to SAT (QF_FD); else mathematical integers.
         ``window``: keep only that many representative pages per huge region
-        (:class:`.space.Window`, bit-vectors): the formulas' size no longer depends on
-        ``pages_per_huge``."""
+        (:class:`.space.Window`, integers as ``bv`` says): the formulas' size no longer
+        depends on ``pages_per_huge``."""
         why = unsupported(model.k)
         if why:
             raise NoEncoding(why)
@@ -127,16 +127,15 @@ class SymModel:
         """The path ``states`` / ``steps`` of a solver model as an explicit trace, with
         each step's outcome explained by ``exp_model`` (the explicit model at this
         size)."""
-        if self.window is not None and self.window < self.k.N:
-            raise ValueError("a path over representative pages is not a concrete trace")
+        dec = [self.decode(m, s) for s in states]    # each state once
         acts = {a.name: a for a in exp_model.actions}
         out = []
         for i, st in enumerate(steps):
             name, args = self.decode_step(m, st)
             a = acts[name]
-            pre, post = self.decode(m, states[i]), self.decode(m, states[i + 1])
+            pre, post = dec[i], dec[i + 1]
             out.append(TraceStep(name, args, post, a.explain(pre, args) if a.explain else None))
-        return Trace(self.decode(m, states[0]), tuple(out), origin=origin)
+        return Trace(dec[0], tuple(out), origin=origin)
 
     def decode_step(self, m: z3.ModelRef, st: Step) -> tuple[str, tuple[Any, ...]]:
         for a, b, args in zip(self.actions, st.ind, st.args, strict=True):

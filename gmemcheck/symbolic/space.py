@@ -16,7 +16,8 @@ The encoding code (:mod:`.steps`, :mod:`.actions`) is written once against this 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import z3
@@ -188,7 +189,7 @@ class Window(Space):
     walk stops at, and the page that violates the goal. If there are at most ``W - 1``
     of them, the counterexample restricted to those pages satisfies the query: every
     term is then computed from those pages alone exactly as at full size. So a query
-    with :meth:`demand` at most ``W - 1`` that is unsatisfiable proves the property at
+    with :meth:`need` at most ``W - 1`` that is unsatisfiable proves the property at
     size N. Sites and obligations are recorded per scope (the action or item whose
     formula is being built), see :meth:`scope`.
     """
@@ -212,18 +213,14 @@ class Window(Space):
             raise ValueError("a window needs a power-of-two pages_per_huge")
 
     # ---------------------------------------------------------------- accounting
-    def scope(self, name: str) -> Any:
+    @contextmanager
+    def scope(self, name: str) -> Iterator[None]:
         """Attribute the sites and obligations of the formulas built inside to ``name``."""
-        win = self
-
-        class _Scope:
-            def __enter__(self) -> None:
-                self.prev, win.cur = win.cur, name
-
-            def __exit__(self, *a: Any) -> None:
-                win.cur = self.prev
-
-        return _Scope()
+        prev, self.cur = self.cur, name
+        try:
+            yield
+        finally:
+            self.cur = prev
 
     def site(self, n: int = 1) -> None:
         self.sites[self.cur] = self.sites.get(self.cur, 0) + n
@@ -235,28 +232,29 @@ class Window(Space):
         return t
 
     def read(self, items: list[Expr], i: Any) -> Expr:
+        """``items`` at the page number ``i``: an ite chain over the represented pages,
+        over the heads alone if ``i`` is a head (:meth:`head_of`); else ``i`` is an
+        obligation of the current scope."""
         q = self._by_id.get(i.get_id()) if isinstance(i, z3.ExprRef) else None
         if q is not None:
             return items[q]
         if i.get_id() in self._heads:
-            heads = [r * self.W for r in range(self.R)]
-            out = items[heads[-1]]
-            for q in reversed(heads[:-1]):
-                out = z3.If(i == self.ix[q], items[q], out)
-            return out
-        self.obligations.setdefault(self.cur, {})[i.get_id()] = i
-        out = items[-1]
-        for q in range(len(items) - 2, -1, -1):
+            pos = [r * self.W for r in range(self.R)]
+        else:
+            self.obligations.setdefault(self.cur, {})[i.get_id()] = i
+            pos = list(range(len(items)))
+        out = items[pos[-1]]
+        for q in reversed(pos[:-1]):
             out = z3.If(i == self.ix[q], items[q], out)
         return out
 
-    def demand(self, scopes: list[str]) -> int:
-        """Representative pages (besides the heads) a query built from these scopes
-        needs: its sites, and its distinct obligations."""
-        obl: set[int] = set()
-        for sc in scopes:
-            obl |= set(self.obligations.get(sc, {}))
-        return sum(self.sites.get(sc, 0) for sc in scopes) + len(obl)
+    def need(self, act: str | None, goals: list[str], scopes: list[str]) -> int:
+        """Representative pages besides the heads that a query needs: the sites of the
+        relation built in ``act``, those of the one goal disjunct (built in one of
+        ``goals``) it violates at most, and the distinct reads of every scope in it."""
+        reads = {i for sc in scopes for i in self.obligations.get(sc, {})}
+        return (self.sites.get(act, 0) if act else 0) \
+            + max([self.sites.get(g, 0) for g in goals] or [0]) + len(reads)
 
     def constraint(self, scopes: list[str]) -> Any:
         """The offsets well-formed, and the obligations of these scopes (an index read
