@@ -126,7 +126,9 @@ def make_parser() -> Parser:
     s.add_argument("file", help="an .itf.json trace written by gmemcheck")
 
     g = sub.add_parser("graph", help="export the explored state graph (DOT or GraphML)")
-    g.add_argument("--config", "--preset", dest="config", required=True, metavar="PRESET")
+    g.add_argument("--config", "--preset", dest="config", metavar="PRESET",
+                   help="the preset whose whole state graph is exported (not needed with "
+                   "--around-trace)")
     g.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="FILE")
     g.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     g.add_argument("--format", default="dot", choices=("dot", "graphml"))
@@ -134,12 +136,18 @@ def make_parser() -> Parser:
     g.add_argument("--max-states", type=positive_int, default=20000,
                    help="cap on the states exported (default 20000)")
     g.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    g.add_argument("--around-trace", metavar="FILE",
+                   help="readable mode: only this trace's path and, at each of its states, "
+                   "the other enabled steps, with nodes labelled by what changed (the model "
+                   "comes from the trace)")
 
     cl = sub.add_parser("claims", help="check the claims of the thread and write "
                         "docs/claims.md")
     cl.add_argument("-o", "--output", default="docs/claims.md", metavar="FILE")
     cl.add_argument("--check", action="store_true",
                     help="only compare with FILE: exit 1 if it is not current")
+
+    add_report_parser(sub)
 
     ls = sub.add_parser("list", help="list presets, properties and design axes")
     ls.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="FILE",
@@ -223,6 +231,11 @@ def cmd_graph(a: argparse.Namespace) -> int:
     from .checker.explicit import explore
     from .model import build
 
+    if a.around_trace:
+        return graph_around_trace(a)
+    if not a.config:
+        raise UsageError("gmemcheck graph: --config PRESET is required (or --around-trace "
+                         "FILE)")
     cfg = apply_overrides(load_preset(a.config), a.sets)
     model = build(cfg)
     exp = explore(model, caps=Caps(max_states=a.max_states), keep_graph=True)
@@ -330,8 +343,145 @@ def cmd_claims(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------------ report
+def add_report_parser(sub: Any) -> None:
+    """``gmemcheck report``: the options of ``check`` plus ``--out`` / ``--from-json``."""
+    rp = sub.add_parser("report", help="write a static HTML report of the verdict matrix "
+                        "and every counterexample, drawn step by step")
+    rp.add_argument("--out", required=True, metavar="DIR",
+                    help="the folder to write (DIR/index.html first); replaced if it holds "
+                    "a previous report, refused if it holds anything else")
+    rp.add_argument("--from-json", metavar="FILE",
+                    help="draw an existing `gmemcheck check --format json` result instead "
+                    "of running the checks")
+    rp.add_argument("--config", "--preset", dest="configs", action="append", metavar="PRESET",
+                    help="a built-in preset name or a TOML file (repeatable)")
+    rp.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="FILE")
+    rp.add_argument("--property", "-p", dest="props", action="append", metavar="NAME")
+    rp.add_argument("--engine", default="bfs",
+                    choices=("bfs", "simulate", "bmc", "kinduction", "strongest"))
+    rp.add_argument("--max-states", type=positive_int)
+    rp.add_argument("--max-depth", type=positive_int)
+    rp.add_argument("--max-seconds", type=positive_float)
+    rp.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    rp.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    rp.add_argument("--walks", type=positive_int, default=200)
+    rp.add_argument("--depth", type=positive_int, default=None)
+    rp.add_argument("--k", type=positive_int, default=1)
+    rp.add_argument("--prove-at", type=positive_int, default=512, metavar="PAGES")
+    rp.add_argument("--window", action=argparse.BooleanOptionalAction, default=None)
+    rp.add_argument("--solver-timeout", type=positive_float, metavar="SECONDS")
+    rp.add_argument("--seed", type=nonneg_int, default=0)
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    """Run the checks (or read their JSON result) and write the site. Exit status: that
+    of ``check`` for a run, 0 for ``--from-json``; 64 for bad input; 1 when a trace file
+    named by the JSON does not replay."""
+    import json
+    import time
+
+    from . import htmlreport
+    from .plugins import load
+
+    t0 = time.perf_counter()
+    out = Path(a.out)
+    if a.from_json:
+        given = [o for o, v in (("--config", a.configs), ("--property", a.props),
+                                ("--set", a.sets), ("--plugin", a.plugins)) if v]
+        if given:
+            raise UsageError(f"gmemcheck report: --from-json draws an existing result; "
+                             f"{', '.join(given)} cannot change it")
+    for f in a.plugins:
+        load(f)
+    try:
+        if a.from_json:
+            doc = htmlreport.read_results(a.from_json)
+            code = EXIT_OK
+            with htmlreport.staged(out) as tmp:
+                summary = htmlreport.build_site(doc, tmp, [Path.cwd(),
+                                                           Path(a.from_json).parent])
+        else:
+            names = a.configs or builtin_presets()
+            if a.props:
+                for n in a.props:
+                    if n not in properties.REGISTRY:
+                        raise UsageError(f"gmemcheck report: unknown property {n!r} "
+                                         "(see gmemcheck list)")
+            cfgs = [apply_overrides(load_preset(n), a.sets) for n in names]
+            caps = Caps(a.max_states, a.max_depth, a.max_seconds)
+            show_progress = a.progress if a.progress is not None else sys.stderr.isatty()
+            sym = SymOpts(depth=a.depth or 10, k=a.k, prove_at=a.prove_at, window=a.window,
+                          timeout_ms=int(a.solver_timeout * 1000) if a.solver_timeout
+                          else None)
+            with htmlreport.staged(out) as tmp:
+                runs = []
+                for cfg in cfgs:
+                    def progress(info: dict[str, Any], name: str = cfg.name) -> None:
+                        print(f"gmemcheck: {name}: {info['states']:,} states",
+                              file=sys.stderr, flush=True)
+                    runs.append(run_preset(cfg, a.props, a.engine, caps, tmp / "traces",
+                                           progress if show_progress else None, a.walks,
+                                           a.depth or 60, a.seed, sym))
+                from . import report
+
+                doc = json.loads(report.to_json(runs))
+                for p, r in zip(doc["presets"], runs, strict=True):
+                    p["description"] = r.description
+                checked = time.perf_counter()
+                summary = htmlreport.build_site(doc, tmp, [Path.cwd()], copy_traces=False)
+                sys.stdout.write(report.text(runs))
+            code = exit_status(runs)
+            print(f"gmemcheck report: checks {checked - t0:.1f}s, site "
+                  f"{time.perf_counter() - checked:.1f}s", file=sys.stderr)
+    except htmlreport.ReplayFailed as e:
+        print(f"gmemcheck report: {e}", file=sys.stderr)
+        return EXIT_MISMATCH
+    except htmlreport.ReportError as e:
+        raise UsageError(f"gmemcheck report: {e}") from None
+    print(f"wrote {out / 'index.html'}: {summary.presets} presets, {summary.verdicts} "
+          f"verdicts, {summary.trace_pages} traces drawn in {summary.pictures} step pictures")
+    return code
+
+
+def graph_around_trace(a: argparse.Namespace) -> int:
+    """``graph --around-trace FILE``: the trace's path and its immediate alternatives."""
+    from .tracegraph import around_trace, summary, to_dot
+
+    if a.config or a.sets or a.plugins:
+        raise UsageError("gmemcheck graph: --around-trace takes the model from the trace; "
+                         "drop --config/--set/--plugin")
+    lc = load_counterexample(a.around_trace)
+    try:
+        replay(lc.model, lc.trace, lc.prop)
+    except ReplayError as e:
+        print(f"gmemcheck graph: {a.around_trace}: does not replay: {e}", file=sys.stderr)
+        return EXIT_MISMATCH
+    g = around_trace(lc.model, lc.trace, lc.prop)
+    if a.format == "graphml":
+        import io
+
+        import networkx as nx
+
+        buf = io.BytesIO()
+        nx.write_graphml(g, buf)
+        text = buf.getvalue().decode()
+    else:
+        s = summary(g)
+        text = to_dot(g, f"{lc.prop.name} on {lc.meta['model'].get('preset')}: "
+                      f"{len(lc.trace)} steps (bold), {s['alternatives']} other enabled "
+                      f"steps (dashed), {s['violating']} states breaking the property (red)")
+    if a.output:
+        from .checker.traces import atomic_write
+
+        atomic_write(Path(a.output), text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 COMMANDS = {"claims": cmd_claims, "check": cmd_check, "replay": cmd_replay, "show": cmd_show,
-            "graph": cmd_graph, "list": cmd_list}
+            "graph": cmd_graph, "list": cmd_list, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -340,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
         a = parser.parse_args(argv)
         if not a.cmd:
             raise UsageError("gmemcheck: a command is required (check, replay, show, graph, "
-                             "list, claims); see gmemcheck --help")
+                             "list, claims, report); see gmemcheck --help")
         return COMMANDS[a.cmd](a)
     except (UsageError, ConfigError, TraceFileError, RunError, PluginError,
             properties.UnknownProperty) as e:
