@@ -478,21 +478,23 @@ def _step_html(i: int, call: str, outcome: Any, pic: Picture | None, prev: Pictu
     if i == 0 and hasattr(model, "cfg"):
         b.append("<p class=\"small\">"
                  f"{_e(_bounds_note(model))}</p>")
+    side = []
     if outcome is not None and outcome.events:
-        b.append("<ul class=\"events\">")
+        side.append("<ul class=\"events\">")
         for ev in outcome.events:
             fe = " class=\"fatal\"" if ev.startswith("FAULT") else ""
-            b.append(f"<li{fe}>! {_e(ev)}</li>")
-        b.append("</ul>")
+            side.append(f"<li{fe}>! {_e(ev)}</li>")
+        side.append("</ul>")
+    b.append("<div class=\"stepbody\">")
     if pic is not None:
         b.append(svg(pic, prev, drop, "init-pic" if i == 0 else "step-pic"))
-        b.append(_threads(pic, prev))
+        side.append(_threads(pic, prev))
         rest = {k: v for k, v in desc.items() if not pic.covers(k)}
+        if rest:
+            side.append(_items(rest, pdesc if i else None, ""))
     else:
-        rest = dict(desc)
-    if rest:
-        b.append(_items(rest, pdesc if i else None, "" if pic is not None else
-                        "init-pic" if i == 0 else "step-pic"))
+        b.append(_items(desc, pdesc if i else None, "init-pic" if i == 0 else "step-pic"))
+    b.append("<div class=\"side\">" + "\n".join(side) + "</div></div>")
     b.append("</section>")
     return "\n".join(b)
 
@@ -564,6 +566,10 @@ def svg(pic: Picture, prev: Picture | None, drop: set[str], cls: str) -> str:
         if j % 2 == 0:
             b.append(f"<rect class=\"band\" x=\"0\" y=\"{y}\" width=\"{w}\" height=\"{ROW_H}\"/>")
         b.append(f"<text class=\"rl\" x=\"6\" y=\"{y + ROW_H / 2 + 4}\">{_e(label)}</text>")
+    if pic.fault:       # under the boxes: the column shows between and around them
+        x = LABEL_W + pic.fault[0] * COL_W
+        b.append(f"<rect class=\"fault\" x=\"{x}\" y=\"{top - 2}\" width=\"{COL_W}\" "
+                 f"height=\"{len(rows) * ROW_H + 4}\"/>")
     for s in pic.segs:
         if s.row in drop:
             continue
@@ -599,9 +605,6 @@ def svg(pic: Picture, prev: Picture | None, drop: set[str], cls: str) -> str:
     if pic.fault:
         col, what = pic.fault
         x = LABEL_W + col * COL_W
-        y1 = top
-        b.append(f"<rect class=\"fault\" x=\"{x + 1}\" y=\"{y1}\" width=\"{COL_W - 2}\" "
-                 f"height=\"{len(rows) * ROW_H}\"/>")
         b.append(f"<text class=\"faultl\" x=\"{x + COL_W / 2}\" y=\"{h - 8}\">&#10006; "
                  f"{_e(what)} at pfn {col}</text>")
     b.append("</svg>")
@@ -755,14 +758,16 @@ ol.toc li.fatal a { color: #b00; font-weight: bold; } ol.toc li.inloop { backgro
 section.step { border: 1px solid #ddd; border-radius: 6px; padding: .6em .8em; margin: 1em 0; }
 section.step.fatal { border: 2px solid #c00; background: #fff7f6; }
 section.step .n { color: #666; }
-ul.events { margin: .2em 0 .5em; padding-left: 1.2em; list-style: none;
+ul.events { margin: .6em 0 .5em; padding-left: 0; list-style: none;
   font-family: monospace; font-size: 12.5px; color: #444; }
 ul.events li.fatal { color: #b00; font-weight: bold; }
 .loop { border: 3px dashed #5560c8; border-radius: 8px; padding: 0 .8em; margin: 1em -0.8em; }
 .loophead { color: #3b43a3; font-weight: bold; margin: .5em 0; }
-dl.threads { display: flex; flex-wrap: wrap; gap: .3em 1.5em; margin: .4em 0 0; }
-dl.threads div { display: flex; gap: .4em; padding: 1px 4px; }
-dl.threads dt { color: #666; } dl.threads dd { margin: 0; }
+.stepbody { display: flex; flex-wrap: wrap; gap: .5em 1.5em; align-items: flex-start; }
+.stepbody .side { flex: 1 1 22em; max-width: 44em; }
+dl.threads { margin: .4em 0 0; }
+dl.threads div { padding: 2px 6px; margin-bottom: 3px; }
+dl.threads dt { color: #666; font-size: 12px; } dl.threads dd { margin: 0; }
 dl.threads div.chg, table.items tr.chg { background: #ffe2c4; outline: 2px solid #ff7a00; }
 .was { color: #8a4b00; font-size: 11px; }
 table.items { border-collapse: collapse; font-size: 12.5px; }
@@ -787,7 +792,7 @@ svg rect { stroke: #b5b5b5; stroke-width: 1; }
 .c-leaked { fill: #999; } .c-punched { fill: #e8e8e8; }
 .c-punch { fill: #fbe3f0; stroke: #b03a7a; stroke-dasharray: 5 2; }
 rect.chg { stroke: #ff6a00; stroke-width: 3.5; }
-rect.fault { fill: none; stroke: #d00; stroke-width: 3; stroke-dasharray: 7 4; }
+rect.fault { fill: #ffb3ad; stroke: #d00; stroke-width: 2.5; stroke-dasharray: 7 4; }
 .faultl { font-size: 12.5px; font-weight: bold; fill: #c00; text-anchor: middle; }
 """
 
