@@ -192,8 +192,12 @@ def build_site(doc: dict[str, Any], dest: Path, bases: list[Path] | None = None,
             presets.append(c["preset"])
         if c["property"] not in props:
             props.append(c["property"])
-    pinfo = {p["preset"]: p for p in doc.get("presets", []) if isinstance(p, dict)
+    pinfo = {p["preset"]: dict(p) for p in doc.get("presets", []) if isinstance(p, dict)
              and "preset" in p}
+    for p in presets:
+        info = pinfo.setdefault(p, {})
+        if "description" not in info:
+            info["description"] = _preset_description(p)
     (dest / "cells").mkdir(parents=True, exist_ok=True)
     (dest / "style.css").write_text(CSS, encoding="utf-8")
     (dest / "report.js").write_text(JS, encoding="utf-8")
@@ -339,6 +343,13 @@ def verdict_page(c: Mapping[str, Any]) -> str:
         b.append("<p>No reachable state satisfies it: the witness the property asks for "
                  "does not exist in this design.</p>")
     return _page(f"{c['property']} on {c['preset']}", "\n".join(b), 2)
+
+
+def _preset_description(name: str) -> str:
+    """The description of a built-in preset (a --format json result does not carry it)."""
+    from .model import builtin_presets, load_preset
+
+    return load_preset(name).description if name in builtin_presets() else ""
 
 
 _DOC_CACHE: dict[tuple[str, str], str] = {}
