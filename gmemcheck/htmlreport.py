@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .pagepicture import Picture, Seg, picture
+from .tracegraph import alternatives
 
 MARKER = ".gmemcheck-report"
 OUTCOMES = ("holds", "holds_bounded", "violated", "inconclusive", "n/a")
@@ -448,7 +449,8 @@ def trace_page(c: Mapping[str, Any], itf: Path, itf_href: str) -> tuple[str, int
             b.append(f"<div class=\"loop\"><div class=\"loophead\">loop: from state "
                      f"{t.loop} the steps below repeat forever</div>")
         b.append(_step_html(i, _call(actions, st), st.outcome, pics[i], pics[i - 1],
-                            descs[i], descs[i - 1], drop, i == fatal, model))
+                            descs[i], descs[i - 1], drop, i == fatal, model,
+                            alternatives(model, t, lc.prop, i)))
         n += 1
         if lasso and i == len(t.steps):
             b.append(f"<div class=\"loophead\">&#8617; back to state {t.loop}: the "
@@ -481,7 +483,7 @@ def _empty_rows(pics: list[Picture | None]) -> set[str]:
 
 def _step_html(i: int, call: str, outcome: Any, pic: Picture | None, prev: Picture | None,
                desc: Mapping[str, str], pdesc: Mapping[str, str] | None, drop: set[str],
-               fatal: bool, model: Any) -> str:
+               fatal: bool, model: Any, alts: list[dict[str, Any]] | None = None) -> str:
     cls = "step fatal" if fatal else "step"
     b = [f"<section class=\"{cls}\" id=\"step-{i}\">",
          f"<h3><span class=\"n\">{i}.</span> <code>{_e(call)}</code></h3>"
@@ -505,9 +507,34 @@ def _step_html(i: int, call: str, outcome: Any, pic: Picture | None, prev: Pictu
             side.append(_items(rest, pdesc if i else None, ""))
     else:
         b.append(_items(desc, pdesc if i else None, "init-pic" if i == 0 else "step-pic"))
+    if alts is not None:
+        side.append(_alternatives(alts))
     b.append("<div class=\"side\">" + "\n".join(side) + "</div></div>")
     b.append("</section>")
     return "\n".join(b)
+
+
+def _alternatives(alts: list[dict[str, Any]]) -> str:
+    """The other calls enabled before this step, folded: why the path goes this way."""
+    if not alts:
+        return "<p class=\"alts\">No other call was enabled here.</p>"
+    nb = sum(a["breaks"] for a in alts)
+    b = [f"<details class=\"alts\"><summary>{len(alts)} other call(s) were enabled here"
+         + (f", {nb} of them would also break the property" if nb else "")
+         + "</summary><ul>"]
+    for a in alts:
+        if a["same"]:
+            what = "the same state as this step" + (", so it breaks the property too"
+                                                     if a["breaks"] else "")
+        elif a["breaks"]:
+            what = "breaks the property: " + "; ".join(a["changes"][:3])
+        else:
+            what = "; ".join(a["changes"][:3]) + (" ..." if len(a["changes"]) > 3 else "")
+            what = what or "no change"
+        cls = " class=\"breaks\"" if a["breaks"] else ""
+        b.append(f"<li{cls}><code>{_e(a['call'])}</code>: {_e(what)}</li>")
+    b.append("</ul></details>")
+    return "".join(b)
 
 
 def _bounds_note(model: Any) -> str:
@@ -743,7 +770,8 @@ h3 { font-size: 1.05em; margin: 0 0 .3em; } code { font-size: .95em; }
 .scroll { overflow-x: auto; }
 table.matrix { border-collapse: collapse; }
 table.matrix th, table.matrix td { border: 1px solid #ccc; padding: 3px 6px; }
-table.matrix th.prop { text-align: left; font-weight: normal; font-family: monospace; }
+table.matrix th.prop { text-align: left; font-weight: normal; font-family: monospace;
+  white-space: nowrap; }
 table.matrix th.preset { vertical-align: bottom; height: 9em; white-space: nowrap; }
 table.matrix th.preset span { writing-mode: vertical-rl; transform: rotate(180deg); }
 table.matrix td { text-align: center; min-width: 4.5em; }
@@ -781,6 +809,10 @@ dl.threads div { padding: 2px 6px; margin-bottom: 3px; }
 dl.threads dt { color: #666; font-size: 12px; } dl.threads dd { margin: 0; }
 dl.threads div.chg, table.items tr.chg { background: #ffe2c4; outline: 2px solid #ff7a00; }
 .was { color: #8a4b00; font-size: 11px; }
+details.alts { margin-top: .5em; font-size: 12px; color: #444; }
+details.alts summary { cursor: pointer; color: #555; }
+details.alts ul { margin: .2em 0; padding-left: 1.2em; } details.alts li.breaks { color: #b00; }
+p.alts { font-size: 12px; color: #666; }
 table.items { border-collapse: collapse; font-size: 12.5px; }
 table.items th, table.items td { border: 1px solid #eee; padding: 1px 6px; text-align: left; }
 svg.pic { display: block; margin: .3em 0; font-family: system-ui, sans-serif; }

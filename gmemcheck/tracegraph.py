@@ -11,7 +11,7 @@ the path, so this works on models far too big for the whole-graph export.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import networkx as nx
@@ -45,6 +45,33 @@ def _breaks(prop: Property | None, pre: Any, label: tuple[str, Any], post: Any) 
     return prop.step is not None and not prop.step(pre, label, post)
 
 
+def successors(model: Any, s: Any, skip: tuple[str, Any] | None = None
+               ) -> Iterator[tuple[Any, Any, Any]]:
+    """Every enabled step at ``s`` but ``skip`` (an ``(action, args)`` label), as
+    ``(action, args, successor)``, in the model's action order."""
+    if model.terminal(s):
+        return
+    for a in model.actions:
+        for args in a.domain:
+            if (a.name, args) != skip and a.guard(s, args):
+                yield a, args, a.apply(s, args)
+
+
+def alternatives(model: Any, trace: Trace, prop: Property | None, i: int
+                 ) -> list[dict[str, Any]]:
+    """The other steps enabled where step ``i`` (1-based) of ``trace`` was taken: for
+    each its call, whether it reaches the same state as step ``i``, breaks ``prop``,
+    or ends the run, and the items it changes."""
+    s = trace.states[i - 1]
+    st = trace.steps[i - 1]
+    out = []
+    for a, args, t in successors(model, s, (st.action, st.args)):
+        out.append({"call": a.label(args), "same": t == st.state,
+                    "breaks": _breaks(prop, s, (a.name, args), t),
+                    "terminal": bool(model.terminal(t)), "changes": _diff(model, s, t)})
+    return out
+
+
 def around_trace(model: Any, trace: Trace, prop: Property | None = None) -> Any:
     """A networkx DiGraph: the path ``p0..pn`` and, for each path state, one node per
     other successor (``p<i>.<j>``). Node attributes: ``label``, ``kind`` (``init``,
@@ -52,8 +79,7 @@ def around_trace(model: Any, trace: Trace, prop: Property | None = None) -> Any:
     ``on_trace``."""
     g = nx.DiGraph()
     states = trace.states
-    actions = model.actions
-    by_name = {a.name: a for a in actions}
+    by_name = {a.name: a for a in model.actions}
     index = {}
     for i, s in enumerate(states):
         index.setdefault(s, i)
@@ -84,25 +110,21 @@ def around_trace(model: Any, trace: Trace, prop: Property | None = None) -> Any:
             continue
         taken = (trace.steps[i].action, trace.steps[i].args) if i < len(trace.steps) else None
         j = 0
-        for a in actions:
-            for args in a.domain:
-                if (a.name, args) == taken or not a.guard(s, args):
-                    continue
-                t = a.apply(s, args)
-                call = a.label(args)
-                if t in index:                    # back onto the path
-                    v = f"p{index[t]}"
-                    if g.has_edge(u, v):
-                        g.edges[u, v]["label"] += f"\nalso: {call}"
-                    else:
-                        g.add_edge(u, v, label=call, on_trace=False)
-                    continue
-                j += 1
-                v = f"p{i}.{j}"
-                g.add_node(v, label=_label("", _diff(model, s, t)).lstrip("\n"), kind="alt",
-                           violates=_breaks(prop, s, (a.name, args), t),
-                           terminal=bool(model.terminal(t)))
-                g.add_edge(u, v, label=call, on_trace=False)
+        for a, args, t in successors(model, s, taken):
+            call = a.label(args)
+            if t in index:                    # back onto the path
+                v = f"p{index[t]}"
+                if g.has_edge(u, v):
+                    g.edges[u, v]["label"] += f"\nalso: {call}"
+                else:
+                    g.add_edge(u, v, label=call, on_trace=False)
+                continue
+            j += 1
+            v = f"p{i}.{j}"
+            g.add_node(v, label=_label("", _diff(model, s, t)).lstrip("\n"), kind="alt",
+                       violates=_breaks(prop, s, (a.name, args), t),
+                       terminal=bool(model.terminal(t)))
+            g.add_edge(u, v, label=call, on_trace=False)
     return g
 
 

@@ -112,7 +112,17 @@ def test_s1_page_draws_nine_steps_and_marks_the_fatal_one(site):
     # the prepared bit of index 0 is the one box outlined, with its old value
     assert step7.count("chg") - step7.count('div class="chg"') == 2   # bit + VMM op box
     assert ">not prepared</text><text class=\"was\"" in step7 and "was: prepared" in step7
+    # why the walker matters: without its reference, truncate would have freed the folio
+    step5 = html.split('id="step-5"')[1].split("</section>")[0]
+    assert "<summary>1 other call(s) were enabled here</summary>" in step5
+    assert re.search(r"<li><code>truncate_inode_pages_range\(rmp_make_shared_fails=false, "
+                     r"second_split_fails=false\)</code>: folio@0: index 0..1 order 1 dirty "
+                     r"-&gt; -; .*pfn 0 rmp: assigned 2M -&gt; shared", step5)
     step9 = html.split('id="step-9"')[1].split("</section>")[0]
+    assert "<summary>8 other call(s) were enabled here, 1 of them would also break the " \
+           "property</summary>" in step9
+    assert '<li class="breaks"><code>kvm_gmem_get_pfn(gfn=1, huge_ok=true)</code>: the same ' \
+           "state as this step, so it breaks the property too</li>" in step9
     assert "host-rmp-#pf-oops at pfn 0</text>" in step9 and 'class="fault"' in step9
     assert "FAULT host-rmp-#pf-oops at pfn 0" in step9
 
