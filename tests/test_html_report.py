@@ -300,17 +300,14 @@ def png_pixels(path: Path) -> list[tuple[int, ...]]:
 
 
 @needs_browser
-def test_console_messages_are_caught(tmp_path):
-    """The console check below can fail: a page that logs an error is seen."""
+def test_report_in_a_browser(site, tmp_path):
+    # the console check can fail: a page that logs an error is seen
     bad = tmp_path / "bad.html"
     bad.write_text("<!DOCTYPE html><html><body><script>console.error('oops')</script>"
                    "</body></html>")
     _, console = chromium(tmp_path, bad.as_uri(), "--dump-dom")
     assert len(console) == 1 and '"oops"' in console[0]
 
-
-@needs_browser
-def test_report_in_a_browser(site, tmp_path):
     dom, console = chromium(tmp_path, (site / "index.html").as_uri(), "--dump-dom")
     assert console == []
     assert "<h1>gmemcheck report</h1>" in dom
