@@ -60,7 +60,7 @@ def test_s1_rfc_dirty_split_failure_oopses_the_host():
     assert d.s.order == (1, 1) and d.s.prepared == (True, True)
     assert d.s.rmp == (RMP_2M, RMP_2M) and d.s.npt == (NPT_HUGE, NPT_HUGE)
     assert d.s.dirty == (True, True)                # kvm_release_faultin_page dirtied it
-    d("isolate_migratepages_block", 0)              # an unexpected reference
+    d("alloc_contig_range", 0)                      # an unexpected reference
     d("kvm_gmem_punch_hole", 1, 1)
     d("truncate_inode_pages_range", False, False)
     assert d.s.order == (1, 1)                      # split -EAGAIN, dirty: kept whole
@@ -79,7 +79,7 @@ def test_s1_liveness_variant_partial_punches_never_free_the_folio():
     d("snp_launch_finish")
     fault(d, 0)
     for page in (0, 1):                             # punch every 4K page, one at a time
-        d("isolate_migratepages_block", 0)
+        d("alloc_contig_range", 0)
         punch(d, page, 1)
         d("folio_put")
     assert d.s.punched == (True, True)
@@ -95,7 +95,7 @@ def _s2_setup() -> Driver:
     d("kvm_gmem_populate", 1)                       # 2 x 4K RMP private, bits set, clean
     assert d.s.order == (1, 1) and d.s.dirty == (False, False)
     assert d.s.rmp == (RMP_4K, RMP_4K) and d.s.prepared == (True, True)
-    d("isolate_migratepages_block", 0)
+    d("alloc_contig_range", 0)
     punch(d, 1, 1)
     assert d.s.order == (-1, -1)                    # clean: the whole folio is removed
     assert d.s.rmp == (RMP_SHARED, RMP_SHARED)      # free_folio made both shared
@@ -209,3 +209,19 @@ def test_s7_hugetlb_partial_punch_rejected_and_refcount_gated():
     punch(d, 0, 2)
     assert d.s.order == (-1, -1) and d.s.held == (-1, -1)
     assert d.broken() == set()
+
+
+def test_compaction_skips_huge_folios_only_alloc_contig_range_takes_a_reference():
+    """isolate_migratepages_block skips compound pages at or above pageblock order
+    unless cc->alloc_contig (docs/kernel-notes.md): on a huge folio the transient
+    reference comes from alloc_contig_range; on an order-0 folio from compaction."""
+    d = Driver(model("rfc-thp"))
+    d("kvm_gmem_populate", 0)
+    assert d.s.order == (1, 1)
+    assert not d.enabled("isolate_migratepages_block", 0)
+    assert d.enabled("alloc_contig_range", 0)
+    d = Driver(model("mainline-latest"))
+    d("kvm_gmem_populate", 0)
+    assert d.s.order == (0, -1)
+    assert d.enabled("isolate_migratepages_block", 0)
+    assert not d.enabled("alloc_contig_range", 0)

@@ -536,9 +536,13 @@ def build(k: Any, model: Any) -> list[SymAction]:
 
     # ---- environment
     if k.spec_refs:
+        # Compaction takes the reference only below pageblock order (order 0 here);
+        # alloc_contig_range on a huge folio's head (model/actions.py).
         add("isolate_migratepages_block", ("pfn",), ("int",), _gfn_domain,
-            lambda s, p: z3.And(s.spec < 0, s.order[p] >= 0,
-                                z3.Or(s.order[p] == 0, p % k.N == 0)),
+            lambda s, p: z3.And(s.spec < 0, s.order[p] == 0),
+            lambda w, p: w.put("spec", p))
+        add("alloc_contig_range", ("pfn",), ("int",), _gfn_domain,
+            lambda s, p: z3.And(s.spec < 0, s.order[p] > 0, p % k.N == 0),
             lambda w, p: w.put("spec", p))
 
         def b_put(w: SW) -> None:
