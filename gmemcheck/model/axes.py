@@ -126,7 +126,8 @@ def _define() -> None:
           "(kvm_gmem_has_safe_refcount)", "§2.5 HT")
 
     axis("rmp_make_shared_may_fail", "rmp_make_shared may fail in sev_gmem_invalidate "
-         "(firmware error, adjust_direct_map -EFAULT)", "§2.11, §3.6", kind="bool")
+         "(the RMPUPDATE instruction failing, or adjust_direct_map unable to split the "
+         "direct map: docs/kernel-notes.md says when each can occur)", "§2.11, §3.6", kind="bool")
 
     axis("rmp_shared_failure", "what sev_gmem_invalidate does when rmp_make_shared fails",
          "§2.11, §3.6")
