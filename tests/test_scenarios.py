@@ -225,3 +225,38 @@ def test_compaction_skips_huge_folios_only_alloc_contig_range_takes_a_reference(
     assert d.s.order == (0, -1)
     assert d.enabled("isolate_migratepages_block", 0)
     assert not d.enabled("alloc_contig_range", 0)
+
+
+def test_hugetlb_rfc_v2_partial_punch_zeroes_from_the_folios_first_page():
+    """RFC v2 (2025-05-14) accepts a partial punch and kvm_gmem_zero_range zeroes the
+    huge folio in place from its first page: the store to page 0, outside the hole
+    [1, 2) and RMP-assigned by populate, is a host oops. The later rule (-EINVAL) is
+    preset hugetlb (docs/kernel-notes.md)."""
+    d = Driver(model("hugetlb-rfc-v2"))
+    d("kvm_gmem_populate", 0)
+    assert d.s.order == (1, 1) and d.s.rmp == (RMP_4K, RMP_SHARED)
+    out = d("kvm_gmem_punch_hole", 1, 1)
+    assert out is not None and out.ret == 0
+    out = d("truncate_inode_pages_range", False, False)
+    assert out is not None
+    assert d.s.fault == (RMP_PF, 0)                 # page 0, not the punched page 1
+    assert d.s.order == (1, 1)                      # nothing removed
+    broken = d.broken()
+    assert "host-never-writes-guest-owned" in broken
+    assert "punched-private-never-host-written" not in broken   # page 0 was not punched
+    d = Driver(model("hugetlb"))
+    d("kvm_gmem_populate", 0)
+    out = d("kvm_gmem_punch_hole", 1, 1)
+    assert out is not None and out.ret == EINVAL
+
+
+def test_hugetlb_rfc_v2_partial_punch_of_shared_pages_only_zeroes():
+    d = Driver(model("hugetlb-rfc-v2"))
+    d("kvm_gmem_allocate", 0, 2)
+    d("kvm_gmem_convert", 1, False)                 # to shared: order 0
+    d("kvm_gmem_fault_user_mapping", 1)
+    d("host_user_write", 1)
+    assert d.s.content[1] == DATA and d.s.order == (0, 0)
+    punch(d, 1, 1)
+    assert d.s.content[1] == ZERO and d.s.order == (0, 0) and d.s.punched == (False, True)
+    assert d.s.vmm == () and not d.s.fault

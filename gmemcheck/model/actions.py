@@ -175,7 +175,7 @@ def _punch(k: Any) -> Action:
 def _truncate(k: Any) -> Action:
     rmp_fail = k.snp and bool(k.axes["rmp_make_shared_may_fail"])
     split_fail = k.axes["truncate"] == "nonuniform" and bool(k.axes["split_may_fail"])
-    own_punched = k.axes["partial_punch"] == "hugetlb"
+    own_punched = k.axes["partial_punch"] in ("hugetlb", "hugetlb-zero")
 
     def guard(s: Any, a: tuple[bool, bool]) -> bool:
         return vmm_in(s, OP_PUNCH, PUNCH_BEGUN)
@@ -473,8 +473,8 @@ def _spec_put(k: Any) -> Action | None:
 
     return make(k, "folio_put", (), [()], guard, body, frozenset({"spec"}) | FREEING,
                 "isolate_migratepages_block (compaction or alloc_contig_range) drops its "
-                "speculative reference (mm/swap.c:folio_put); if the folio was removed from the page cache "
-                "meanwhile, it is freed now (DOMAIN.md §1.1, §2.8).",
+                "speculative reference (mm/swap.c:folio_put); if the folio was removed from "
+                "the page cache meanwhile, it is freed now (DOMAIN.md §1.1, §2.8).",
                 environment=True)
 
 

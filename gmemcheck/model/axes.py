@@ -73,6 +73,11 @@ def _define() -> None:
     value("partial_punch", "hugetlb", "huge-aligned only (-EINVAL otherwise); "
           "merge_truncate_range with safe-refcount gating", "§2.5 HT",
           steps={"truncate_inode_pages_range": hugetlb.merge_truncate_range})
+    value("partial_punch", "hugetlb-zero", "HugeTLB RFC v2 (May 2025): any page-aligned "
+          "punch; the partial part of a huge page is zeroed in place (kvm_gmem_zero_range: "
+          "folio_zero_segment from the folio's first page), whole huge pages as `hugetlb`",
+          "§2.5 HT (corrected in docs/kernel-notes.md)",
+          steps={"truncate_inode_pages_range": hugetlb.truncate_inode_range_rfc_v2})
 
     axis("truncate", "mm/truncate.c version", "§2.6, §3.1, §3.8")
     value("truncate", "zeroing", "before v6.11: folio_zero_range on the punched part of a "

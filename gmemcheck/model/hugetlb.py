@@ -176,3 +176,49 @@ def host_user_write(k: Any, w: Work, index: int) -> None:
         return
     w.arr("content")[index] = DATA
     w.event(f"host userspace writes index {index}")
+
+
+def kvm_gmem_zero_range(k: Any, w: Work, lo: int, hi: int) -> None:
+    """HugeTLB RFC v2 (May 2025, patch 33) guest_memfd.c:kvm_gmem_zero_range: for each
+    folio with a page in ``[lo, hi)`` (filemap_get_folios), folio_zero_segment from the
+    folio's *first* page to ``hi`` (or its end): a huge folio that starts before ``lo``
+    has its pages before the hole zeroed too. No refcount check, no split, nothing
+    freed; on SNP a store to an RMP-assigned page is an RMP #PF (docs/kernel-notes.md)."""
+    i = lo
+    while i < hi and not w.faulted:
+        span = span_at(w, i)
+        if span is None:
+            i += 1
+            continue
+        h, e = span
+        for p in range(h, min(e, hi)):
+            if not k.host_write(w, p, "folio_zero_segment (kvm_gmem_zero_range)"):
+                return
+        i = e
+
+
+def truncate_inode_range_rfc_v2(k: Any, w: Work, lo: int, hi: int) -> None:
+    """HugeTLB RFC v2 (May 2025) guest_memfd.c:kvm_gmem_truncate_inode_range: any
+    page-aligned punch is accepted (kvm_gmem_fallocate checks PAGE_ALIGNED only); the
+    partial huge page at each end is zeroed in place (kvm_gmem_zero_range), the whole
+    huge pages in between go through merge_truncate_range (safe-refcount gated; its
+    -EAGAIN is returned after the zeroing of the end part, as the source does)."""
+    n = k.N
+    full_lo = -(-lo // n) * n
+    full_hi = hi // n * n
+    pun = w.arr("punched")
+    if lo < full_lo:
+        for i in range(lo, min(full_lo, hi)):
+            pun[i] = True
+        kvm_gmem_zero_range(k, w, lo, min(full_lo, hi))
+    if w.faulted:
+        return
+    if full_hi > full_lo:
+        merge_truncate_range(k, w, full_lo, full_hi)
+    if w.faulted:
+        return
+    if hi > full_hi and hi > full_lo:
+        z = max(full_hi, lo)
+        for i in range(z, hi):
+            pun[i] = True
+        kvm_gmem_zero_range(k, w, z, hi)

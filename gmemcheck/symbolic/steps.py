@@ -69,6 +69,9 @@ def unsupported(k: Any) -> str | None:
             v = a.values[k.axes[name]]
             if v.origin != "built-in" or v.actions:
                 return f"{name}={k.axes[name]} comes from a plug-in and has no Z3 encoding"
+    if k.axes["partial_punch"] == "hugetlb-zero":
+        return ("partial_punch=hugetlb-zero (HugeTLB RFC v2's in-place zeroing of partial huge "
+                "pages) has no Z3 encoding yet: use the explicit engine")
     if (k.axes["truncate"] == "nonuniform" and k.axes["partial_punch"] == "truncate"
             and k.axes["allocation"] in ("thp-fallback", "huge-only")):
         return ("truncate=nonuniform splits a huge folio into intermediate orders, which the "
