@@ -260,3 +260,31 @@ def test_hugetlb_rfc_v2_partial_punch_of_shared_pages_only_zeroes():
     punch(d, 1, 1)
     assert d.s.content[1] == ZERO and d.s.order == (0, 0) and d.s.punched == (False, True)
     assert d.s.vmm == () and not d.s.fault
+
+
+def _convert_back_with_a_fault_in_flight(*sets: str) -> Driver:
+    d = Driver(model("hugetlb", *sets))
+    d("snp_launch_finish")
+    d("kvm_gmem_allocate", 0, 2)
+    d("kvm_gmem_convert", 1, False)                 # split: [0] private, [1] shared
+    d("kvm_gmem_get_pfn", 0, True)                  # the vCPU holds page 0's folio
+    assert d.s.order == (0, 0) and d.s.vcpu and d.s.vcpu[0] == 0
+    return d
+
+
+def test_in_place_conversion_checks_only_the_converted_range_and_the_merge_spins():
+    """kvm_gmem_convert_should_proceed checks the safe refcount of the converted page
+    only; the merge then spins (filemap_remove_folio_for_restructuring, WARN_ONCE) on
+    the vCPU's reference to page 0 instead of returning -EAGAIN: the conversion waits
+    until the fault completes, then merges (docs/kernel-notes.md)."""
+    d = _convert_back_with_a_fault_in_flight()
+    assert not d.enabled("kvm_gmem_convert", 1, True)      # spinning, no -EAGAIN
+    d("kvm_tdp_mmu_map")                            # the fault completes, ref dropped
+    out = d("kvm_gmem_convert", 1, True)
+    assert out is not None and out.ret == 0 and d.s.order == (1, 1)
+
+
+def test_whole_range_refcount_check_returns_eagain_instead():
+    d = _convert_back_with_a_fault_in_flight("refcount_gating=safe-refcount")
+    out = d("kvm_gmem_convert", 1, True)
+    assert out is not None and out.ret == EAGAIN and d.s.attr == (True, False)

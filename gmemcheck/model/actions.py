@@ -370,7 +370,8 @@ def _convert(k: Any) -> Action | None:
             # to shared: the split of the huge folio spins until its refcount is safe
             h = g - g % (1 << s.order[g])
             return k.extra_refs(s, h, h + (1 << s.order[g])) == 0
-        return True
+        # to private: the merge may spin on another piece's reference (waits)
+        return private is False or not hugetlb.merge_would_spin(k, s, g)
 
     dom = [(g, p) for g in range(k.P) for p in (False, True)]
     return make(k, "kvm_gmem_convert", ("gfn", "private"), dom, guard,

@@ -128,7 +128,11 @@ def _define() -> None:
     axis("refcount_gating", "whether punch and conversion demand a safe refcount", "§2.5 HT")
     value("refcount_gating", "none", "no check", "§2.5")
     value("refcount_gating", "safe-refcount", "-EAGAIN unless refcount == nr_pages + 1 "
-          "(kvm_gmem_has_safe_refcount)", "§2.5 HT")
+          "(kvm_gmem_has_safe_refcount) on every folio of the huge range", "§2.5 HT")
+    value("refcount_gating", "safe-refcount-range", "as the in-place conversion source: "
+          "conversion to private checks only the converted range; a reference on another "
+          "piece of the huge page makes the merge spin (WARN_ONCE) until it is dropped",
+          "§2.5 HT (corrected in docs/kernel-notes.md)")
 
     axis("rmp_make_shared_may_fail", "rmp_make_shared may fail in sev_gmem_invalidate "
          "(the RMPUPDATE instruction failing, or adjust_direct_map unable to split the "
