@@ -73,3 +73,18 @@ def test_failed_second_split_outside_the_hole_keeps_the_intermediate_folio():
     punch(d, 1, 1, second_split_fails=True)         # split_at2 = 2 fails: [2..3] stays
     assert d.s.order == (0, -1, 1, 1)
     assert d.broken() == set()
+
+
+def test_bounded_exploration_at_four_pages_reaches_exactly_orders_0_1_2():
+    """Breadth-first from the initial state (first 5,000 distinct states, a bounded
+    check): at 4 pages per huge folio the 6.15+ truncate leaves folios of order 1,
+    and no order other than -1 (no folio), 0, 1 and 2 ever appears."""
+    from gmemcheck.checker.explicit import Caps, explore
+
+    m = model("rfc-thp", "truncate=nonuniform", "pages_per_huge=4")
+    ex = explore(m, [], Caps(max_states=5000))
+    assert not ex.complete and len(ex.states) == 5000
+    orders = {o for s in ex.states for o in s.order}
+    assert orders == {-1, 0, 1, 2}
+    first = next(i for i, s in enumerate(ex.states) if 1 in s.order)
+    assert ex.depth[first] == 3          # populate, punch, truncate
