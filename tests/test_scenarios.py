@@ -60,7 +60,7 @@ def test_s1_rfc_dirty_split_failure_oopses_the_host():
     assert d.s.order == (1, 1) and d.s.prepared == (True, True)
     assert d.s.rmp == (RMP_2M, RMP_2M) and d.s.npt == (NPT_HUGE, NPT_HUGE)
     assert d.s.dirty == (True, True)                # kvm_release_faultin_page dirtied it
-    d("isolate_migratepages_block", 0)              # an unexpected reference
+    d("alloc_contig_range", 0)                      # an unexpected reference
     d("kvm_gmem_punch_hole", 1, 1)
     d("truncate_inode_pages_range", False, False)
     assert d.s.order == (1, 1)                      # split -EAGAIN, dirty: kept whole
@@ -79,7 +79,7 @@ def test_s1_liveness_variant_partial_punches_never_free_the_folio():
     d("snp_launch_finish")
     fault(d, 0)
     for page in (0, 1):                             # punch every 4K page, one at a time
-        d("isolate_migratepages_block", 0)
+        d("alloc_contig_range", 0)
         punch(d, page, 1)
         d("folio_put")
     assert d.s.punched == (True, True)
@@ -95,7 +95,7 @@ def _s2_setup() -> Driver:
     d("kvm_gmem_populate", 1)                       # 2 x 4K RMP private, bits set, clean
     assert d.s.order == (1, 1) and d.s.dirty == (False, False)
     assert d.s.rmp == (RMP_4K, RMP_4K) and d.s.prepared == (True, True)
-    d("isolate_migratepages_block", 0)
+    d("alloc_contig_range", 0)
     punch(d, 1, 1)
     assert d.s.order == (-1, -1)                    # clean: the whole folio is removed
     assert d.s.rmp == (RMP_SHARED, RMP_SHARED)      # free_folio made both shared
@@ -209,3 +209,82 @@ def test_s7_hugetlb_partial_punch_rejected_and_refcount_gated():
     punch(d, 0, 2)
     assert d.s.order == (-1, -1) and d.s.held == (-1, -1)
     assert d.broken() == set()
+
+
+def test_compaction_skips_huge_folios_only_alloc_contig_range_takes_a_reference():
+    """isolate_migratepages_block skips compound pages at or above pageblock order
+    unless cc->alloc_contig (docs/kernel-notes.md): on a huge folio the transient
+    reference comes from alloc_contig_range; on an order-0 folio from compaction."""
+    d = Driver(model("rfc-thp"))
+    d("kvm_gmem_populate", 0)
+    assert d.s.order == (1, 1)
+    assert not d.enabled("isolate_migratepages_block", 0)
+    assert d.enabled("alloc_contig_range", 0)
+    d = Driver(model("mainline-latest"))
+    d("kvm_gmem_populate", 0)
+    assert d.s.order == (0, -1)
+    assert d.enabled("isolate_migratepages_block", 0)
+    assert not d.enabled("alloc_contig_range", 0)
+
+
+def test_hugetlb_rfc_v2_partial_punch_zeroes_from_the_folios_first_page():
+    """RFC v2 (2025-05-14) accepts a partial punch and kvm_gmem_zero_range zeroes the
+    huge folio in place from its first page: the store to page 0, outside the hole
+    [1, 2) and RMP-assigned by populate, is a host oops. The later rule (-EINVAL) is
+    preset hugetlb (docs/kernel-notes.md)."""
+    d = Driver(model("hugetlb-rfc-v2"))
+    d("kvm_gmem_populate", 0)
+    assert d.s.order == (1, 1) and d.s.rmp == (RMP_4K, RMP_SHARED)
+    out = d("kvm_gmem_punch_hole", 1, 1)
+    assert out is not None and out.ret == 0
+    out = d("truncate_inode_pages_range", False, False)
+    assert out is not None
+    assert d.s.fault == (RMP_PF, 0)                 # page 0, not the punched page 1
+    assert d.s.order == (1, 1)                      # nothing removed
+    broken = d.broken()
+    assert "host-never-writes-guest-owned" in broken
+    assert "punched-private-never-host-written" not in broken   # page 0 was not punched
+    d = Driver(model("hugetlb"))
+    d("kvm_gmem_populate", 0)
+    out = d("kvm_gmem_punch_hole", 1, 1)
+    assert out is not None and out.ret == EINVAL
+
+
+def test_hugetlb_rfc_v2_partial_punch_of_shared_pages_only_zeroes():
+    d = Driver(model("hugetlb-rfc-v2"))
+    d("kvm_gmem_allocate", 0, 2)
+    d("kvm_gmem_convert", 1, False)                 # to shared: order 0
+    d("kvm_gmem_fault_user_mapping", 1)
+    d("host_user_write", 1)
+    assert d.s.content[1] == DATA and d.s.order == (0, 0)
+    punch(d, 1, 1)
+    assert d.s.content[1] == ZERO and d.s.order == (0, 0) and d.s.punched == (False, True)
+    assert d.s.vmm == () and not d.s.fault
+
+
+def _convert_back_with_a_fault_in_flight(*sets: str) -> Driver:
+    d = Driver(model("hugetlb", *sets))
+    d("snp_launch_finish")
+    d("kvm_gmem_allocate", 0, 2)
+    d("kvm_gmem_convert", 1, False)                 # split: [0] private, [1] shared
+    d("kvm_gmem_get_pfn", 0, True)                  # the vCPU holds page 0's folio
+    assert d.s.order == (0, 0) and d.s.vcpu and d.s.vcpu[0] == 0
+    return d
+
+
+def test_in_place_conversion_checks_only_the_converted_range_and_the_merge_spins():
+    """kvm_gmem_convert_should_proceed checks the safe refcount of the converted page
+    only; the merge then spins (filemap_remove_folio_for_restructuring, WARN_ONCE) on
+    the vCPU's reference to page 0 instead of returning -EAGAIN: the conversion waits
+    until the fault completes, then merges (docs/kernel-notes.md)."""
+    d = _convert_back_with_a_fault_in_flight()
+    assert not d.enabled("kvm_gmem_convert", 1, True)      # spinning, no -EAGAIN
+    d("kvm_tdp_mmu_map")                            # the fault completes, ref dropped
+    out = d("kvm_gmem_convert", 1, True)
+    assert out is not None and out.ret == 0 and d.s.order == (1, 1)
+
+
+def test_whole_range_refcount_check_returns_eagain_instead():
+    d = _convert_back_with_a_fault_in_flight("refcount_gating=safe-refcount")
+    out = d("kvm_gmem_convert", 1, True)
+    assert out is not None and out.ret == EAGAIN and d.s.attr == (True, False)

@@ -175,7 +175,7 @@ def _punch(k: Any) -> Action:
 def _truncate(k: Any) -> Action:
     rmp_fail = k.snp and bool(k.axes["rmp_make_shared_may_fail"])
     split_fail = k.axes["truncate"] == "nonuniform" and bool(k.axes["split_may_fail"])
-    own_punched = k.axes["partial_punch"] == "hugetlb"
+    own_punched = k.axes["partial_punch"] in ("hugetlb", "hugetlb-zero")
 
     def guard(s: Any, a: tuple[bool, bool]) -> bool:
         return vmm_in(s, OP_PUNCH, PUNCH_BEGUN)
@@ -370,7 +370,8 @@ def _convert(k: Any) -> Action | None:
             # to shared: the split of the huge folio spins until its refcount is safe
             h = g - g % (1 << s.order[g])
             return k.extra_refs(s, h, h + (1 << s.order[g])) == 0
-        return True
+        # to private: the merge may spin on another piece's reference (waits)
+        return private is False or not hugetlb.merge_would_spin(k, s, g)
 
     dom = [(g, p) for g in range(k.P) for p in (False, True)]
     return make(k, "kvm_gmem_convert", ("gfn", "private"), dom, guard,
@@ -416,17 +417,46 @@ def _spec_get(k: Any) -> Action | None:
     def guard(s: Any, a: tuple[int]) -> bool:
         p = a[0]
         o = s.order[p]
-        return s.spec < 0 and o >= 0 and p % (1 << o) == 0
+        # Compaction skips compound pages at or above pageblock order (here the huge
+        # order) before taking a reference: skip_isolation_on_order (issue 13).
+        return s.spec < 0 and 0 <= o < k.HUGE and p % (1 << o) == 0
 
     def body(k: Any, w: Work, p: int) -> None:
         w.put("spec", p)
-        w.event(f"folio_try_get on the folio at pfn {p} (rejected later: unmovable mapping)")
+        w.event(f"compaction: folio_try_get on the folio at pfn {p} "
+                "(rejected later: unmovable mapping)")
 
     return make(k, "isolate_migratepages_block", ("pfn",), [(p,) for p in range(k.P)], guard,
                 body, frozenset({"spec"}),
-                "mm/compaction.c:isolate_migratepages_block: a PFN walker takes a speculative "
-                "reference (folio_try_get) on a guest_memfd folio before rejecting it as "
-                "unmovable (DOMAIN.md §1.1, §3.2 item 3).", environment=True)
+                "mm/compaction.c:isolate_migratepages_block: a compaction PFN walker takes a "
+                "speculative reference (folio_try_get) on a guest_memfd folio below "
+                "pageblock order before rejecting it as unmovable (DOMAIN.md §1.1, §3.2 "
+                "item 3; docs/kernel-notes.md).", environment=True)
+
+
+@action("alloc_contig_range")
+def _contig_get(k: Any) -> Action | None:
+    if not k.spec_refs:
+        return None
+
+    def guard(s: Any, a: tuple[int]) -> bool:
+        p = a[0]
+        o = s.order[p]
+        return s.spec < 0 and o >= k.HUGE and p % (1 << o) == 0
+
+    def body(k: Any, w: Work, p: int) -> None:
+        w.put("spec", p)
+        w.event(f"alloc_contig_range: folio_try_get on the huge folio at pfn {p} "
+                "(cc->alloc_contig; rejected later: unmovable mapping)")
+
+    return make(k, "alloc_contig_range", ("pfn",), [(p,) for p in range(k.P)], guard,
+                body, frozenset({"spec"}),
+                "mm/page_alloc.c:alloc_contig_range -> mm/compaction.c:"
+                "isolate_migratepages_range -> isolate_migratepages_block with "
+                "cc->alloc_contig (gigantic page allocation, virtio-mem): the only walker "
+                "that takes a speculative reference on a folio at or above pageblock order "
+                "(DOMAIN.md §1.1, §3.2 item 3, as corrected in docs/kernel-notes.md).",
+                environment=True)
 
 
 @action("folio_put")
@@ -443,9 +473,9 @@ def _spec_put(k: Any) -> Action | None:
         put_extra_ref(k, w, p)
 
     return make(k, "folio_put", (), [()], guard, body, frozenset({"spec"}) | FREEING,
-                "mm/compaction.c:isolate_migratepages_block drops its speculative reference "
-                "(mm/swap.c:folio_put); if the folio was removed from the page cache "
-                "meanwhile, it is freed now (DOMAIN.md §1.1, §2.8).",
+                "isolate_migratepages_block (compaction or alloc_contig_range) drops its "
+                "speculative reference (mm/swap.c:folio_put); if the folio was removed from "
+                "the page cache meanwhile, it is freed now (DOMAIN.md §1.1, §2.8).",
                 environment=True)
 
 

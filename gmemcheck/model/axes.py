@@ -73,6 +73,11 @@ def _define() -> None:
     value("partial_punch", "hugetlb", "huge-aligned only (-EINVAL otherwise); "
           "merge_truncate_range with safe-refcount gating", "§2.5 HT",
           steps={"truncate_inode_pages_range": hugetlb.merge_truncate_range})
+    value("partial_punch", "hugetlb-zero", "HugeTLB RFC v2 (May 2025): any page-aligned "
+          "punch; the partial part of a huge page is zeroed in place (kvm_gmem_zero_range: "
+          "folio_zero_segment from the folio's first page), whole huge pages as `hugetlb`",
+          "§2.5 HT (corrected in docs/kernel-notes.md)",
+          steps={"truncate_inode_pages_range": hugetlb.truncate_inode_range_rfc_v2})
 
     axis("truncate", "mm/truncate.c version", "§2.6, §3.1, §3.8")
     value("truncate", "zeroing", "before v6.11: folio_zero_range on the punched part of a "
@@ -123,10 +128,15 @@ def _define() -> None:
     axis("refcount_gating", "whether punch and conversion demand a safe refcount", "§2.5 HT")
     value("refcount_gating", "none", "no check", "§2.5")
     value("refcount_gating", "safe-refcount", "-EAGAIN unless refcount == nr_pages + 1 "
-          "(kvm_gmem_has_safe_refcount)", "§2.5 HT")
+          "(kvm_gmem_has_safe_refcount) on every folio of the huge range", "§2.5 HT")
+    value("refcount_gating", "safe-refcount-range", "as the in-place conversion source: "
+          "conversion to private checks only the converted range; a reference on another "
+          "piece of the huge page makes the merge spin (WARN_ONCE) until it is dropped",
+          "§2.5 HT (corrected in docs/kernel-notes.md)")
 
     axis("rmp_make_shared_may_fail", "rmp_make_shared may fail in sev_gmem_invalidate "
-         "(firmware error, adjust_direct_map -EFAULT)", "§2.11, §3.6", kind="bool")
+         "(the RMPUPDATE instruction failing, or adjust_direct_map unable to split the "
+         "direct map: docs/kernel-notes.md says when each can occur)", "§2.11, §3.6", kind="bool")
 
     axis("rmp_shared_failure", "what sev_gmem_invalidate does when rmp_make_shared fails",
          "§2.11, §3.6")

@@ -76,7 +76,7 @@ def fallback_order0(m: Any) -> Property:
 
 
 def eagain_refcount(m: Any) -> Property | None:
-    if m.k.axes["refcount_gating"] != "safe-refcount":
+    if m.k.axes["refcount_gating"] not in ("safe-refcount", "safe-refcount-range"):
         return None
     return Property("reach-eagain-refcount", Kind.REACHABLE,
                     "A punch returns -EAGAIN because a folio holds more than its safe "

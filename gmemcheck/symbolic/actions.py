@@ -257,10 +257,14 @@ def build(k: Any, model: Any) -> list[SymAction]:
     split_fail_ok = k.axes["truncate"] == "nonuniform" and bool(k.axes["split_may_fail"])
     bitmap = k.axes["preparedness"] == "bitmap"
     last_pc = UNPREPARED if bitmap else TRUNCATED
+    if k.axes["partial_punch"] == "hugetlb-zero" and st.win(k) is not None:
+        raise KeyError("partial_punch=hugetlb-zero is encoded over every page only, not over "
+                       "representative pages (window)")
     trunc_step = {"truncate": st.truncate_inode_pages_range,
                   "reject": st.truncate_inode_pages_range,
                   "zero-in-place": st.truncate_zero_in_place,
-                  "hugetlb": st.merge_truncate_range}[k.axes["partial_punch"]]
+                  "hugetlb": st.merge_truncate_range,
+                  "hugetlb-zero": st.truncate_inode_range_rfc_v2}[k.axes["partial_punch"]]
 
     def add(name: str, params: tuple[str, ...], sorts: tuple[str, ...], domain: Any,
             guard: Any, body: Any) -> None:
@@ -358,7 +362,7 @@ def build(k: Any, model: Any) -> list[SymAction]:
 
     def b_truncate(w: SW, rmp_fail: Any, split_fail: Any) -> None:
         lo, hi = w.pre.vm_lo, w.pre.vm_hi
-        if k.axes["partial_punch"] != "hugetlb":
+        if k.axes["partial_punch"] not in ("hugetlb", "hugetlb-zero"):
             w.upd("punched", lambda p, o: z3.If(st.between(lo, st.at(k, p), hi), True, o))
         again = trunc_step(k, w, lo, hi, rmp_fail)
         set_vmm(w, VM_PUNCH, lo, hi, TRUNCATED,
@@ -480,15 +484,32 @@ def build(k: Any, model: Any) -> list[SymAction]:
         def g_convert(s: Any, g: Any, private: Any) -> Any:
             o = s.order[g]
             h = st.rs(k, g)
-            wait = z3.And(z3.Not(private), o > 0,
-                          st.extra_refs(k, _view(s), h, h + k.N))
+            v = _view(s)
+            wait = z3.And(z3.Not(private), o > 0, st.extra_refs(k, v, h, h + k.N))
+            if k.axes["refcount_gating"] == "safe-refcount-range":
+                # hugetlb.py:merge_would_spin
+                spins = []
+                for r in range(k.R):
+                    reg = st.rpos(k, r)
+                    others = st.region_all(k, [z3.Or(st.at(k, q) == g, s.attr[q])
+                                               for q in reg])
+                    pieces = st.region_all(k, [s.order[q] >= 0 for q in reg])
+                    spins.append(z3.And(h == st.at(k, reg[0]), others, pieces,
+                                        s.order[reg[0]] != k.HUGE))
+                spin = z3.And(private, z3.Not(st.extra_refs(k, v, g, g + 1)), z3.Or(spins),
+                              z3.Or(st.extra_refs(k, v, h, g),
+                                    st.extra_refs(k, v, g + 1, h + k.N)))
+                wait = z3.Or(wait, spin)
             return z3.And(s.vm_op == VM_IDLE, s.attr[g] != private, z3.Not(wait))
 
         def b_convert(w: SW, g: Any, private: Any) -> None:
             h = st.rs(k, g)
             with w.when(private):
                 st.unmap_host(k, w, g, g + 1)
-                again = z3.Not(st.safe_refcount(k, w, h, h + k.N))
+                if k.axes["refcount_gating"] == "safe-refcount-range":
+                    again = z3.Not(st.safe_refcount(k, w, g, g + 1))
+                else:
+                    again = z3.Not(st.safe_refcount(k, w, h, h + k.N))
                 with w.when(z3.Not(again)):
                     st.zap(k, w, g, g + 1)
                     w.upd("attr", lambda p, o: z3.If(st.at(k, p) == g, True, o))
@@ -536,9 +557,13 @@ def build(k: Any, model: Any) -> list[SymAction]:
 
     # ---- environment
     if k.spec_refs:
+        # Compaction takes the reference only below pageblock order (order 0 here);
+        # alloc_contig_range on a huge folio's head (model/actions.py).
         add("isolate_migratepages_block", ("pfn",), ("int",), _gfn_domain,
-            lambda s, p: z3.And(s.spec < 0, s.order[p] >= 0,
-                                z3.Or(s.order[p] == 0, p % k.N == 0)),
+            lambda s, p: z3.And(s.spec < 0, s.order[p] == 0),
+            lambda w, p: w.put("spec", p))
+        add("alloc_contig_range", ("pfn",), ("int",), _gfn_domain,
+            lambda s, p: z3.And(s.spec < 0, s.order[p] > 0, p % k.N == 0),
             lambda w, p: w.put("spec", p))
 
         def b_put(w: SW) -> None:

@@ -653,7 +653,7 @@ def merge(k: Any, w: SW, r0: int) -> None:
 
 
 def safe_refcount(k: Any, w: SW, lo: Any, hi: Any) -> Any:
-    if k.axes["refcount_gating"] != "safe-refcount":
+    if k.axes["refcount_gating"] not in ("safe-refcount", "safe-refcount-range"):
         return z3.BoolVal(True)
     return z3.Not(extra_refs(k, w, lo, hi))
 
@@ -671,6 +671,44 @@ def merge_truncate_range(k: Any, w: SW, lo: Any, hi: Any, rmp_fail: Any) -> Any:
         # every folio with a page in [lo, hi), walking from lo (the removals commute)
         remove_folios(k, w, *select_folios(k, w, lambda h, e: overlaps(h, e, lo, hi)),
                       rmp_fail)
+    return again
+
+
+def truncate_inode_range_rfc_v2(k: Any, w: SW, lo: Any, hi: Any, rmp_fail: Any) -> Any:
+    """hugetlb.py:truncate_inode_range_rfc_v2 (HugeTLB RFC v2): zero the partial huge
+    page at lo (a huge folio from its first page, order-0 folios from lo), then
+    merge_truncate_range over the whole huge pages, then zero the partial huge page at
+    hi. A hugetlb region is one huge folio or order-0 folios, and only lo's and hi's
+    regions can be partial; returns the -EAGAIN condition of the middle part."""
+    o = w.order
+    N = k.N
+    full_lo, full_hi = lo, hi
+    lo_sel: list[Any] = []
+    hi_sel: list[Any] = []
+    lo_pun: list[Any] = []
+    hi_pun: list[Any] = []
+    for r in range(k.R):
+        reg = rpos(k, r)
+        h = at(k, reg[0])
+        lo_in = z3.And(h < lo, lo < h + N)          # lo strictly inside region r
+        hi_in = z3.And(h < hi, hi < h + N)
+        full_lo = z3.If(lo_in, num(h + N, lo), full_lo)
+        full_hi = z3.If(hi_in, num(h, hi), full_hi)
+        huge = o[reg[0]] == k.HUGE
+        zl_hi = z3.If(hi < h + N, hi, num(h + N, hi))
+        for q in reg:
+            pq = at(k, q)
+            lo_pun.append(z3.And(lo_in, lo <= pq, pq < zl_hi))
+            hi_pun.append(z3.And(hi_in, z3.Not(lo_in), pq < hi))
+            lo_sel.append(z3.And(lo_in, o[q] >= 0, pq < zl_hi, z3.Or(huge, lo <= pq)))
+            hi_sel.append(z3.And(hi_pun[-1], o[q] >= 0))
+    w.upd("punched", lambda p, old: z3.If(lo_pun[p], True, old))
+    host_write_each(k, w, lambda q: lo_sel[q])
+    again = z3.BoolVal(False)
+    with w.when(full_hi > full_lo):
+        again = merge_truncate_range(k, w, full_lo, full_hi, rmp_fail)
+    w.upd("punched", lambda p, old: z3.If(hi_pun[p], True, old))
+    host_write_each(k, w, lambda q: hi_sel[q])
     return again
 
 
