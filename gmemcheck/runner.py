@@ -80,11 +80,6 @@ def size_check(cfg: Config, engine: str, capped: bool, sym: SymOpts | None = Non
     pages = b["regions"] * b["pages_per_huge"]
     size = f"{cfg.name}: regions={b['regions']} x pages_per_huge={b['pages_per_huge']} " \
         f"= {pages} pages"
-    if pages > MAX_BUILD_PAGES:
-        raise RunError(f"{size}: the explicit model (punch domain of {pages * (pages + 1) // 2:,}"
-                       f" (offset, len) pairs) is built only up to {MAX_BUILD_PAGES} pages; "
-                       "prove at larger sizes with --engine strongest --prove-at "
-                       f"{b['pages_per_huge']} (representative pages)")
     if engine in ("bfs", "strongest", "simulate"):
         if pages > MAX_CAPPED_PAGES:
             raise RunError(f"{size} is too large to explore with an explicit engine, even "
@@ -94,6 +89,11 @@ def size_check(cfg: Config, engine: str, capped: bool, sym: SymOpts | None = Non
             raise RunError(f"{size} is too large to explore exhaustively (at most "
                            f"{MAX_EXPLICIT_PAGES}); use --engine bmc or kinduction, or cap "
                            "the search with --max-states or --max-seconds")
+    if pages > MAX_BUILD_PAGES:
+        raise RunError(f"{size}: the explicit model (punch domain of {pages * (pages + 1) // 2:,}"
+                       f" (offset, len) pairs) is built only up to {MAX_BUILD_PAGES} pages; "
+                       "prove at larger sizes with --engine strongest --prove-at "
+                       f"{b['pages_per_huge']} (representative pages)")
     if engine == "strongest" and sym is not None:
         window = sym.window if sym.window is not None else use_window(sym.prove_at)
         big = b["regions"] * sym.prove_at
@@ -343,15 +343,20 @@ def strongest(model: Any, props: list[Any], run: CheckRun, sym: SymOpts) -> None
 
         try:
             W = window_for(model, sym.prove_at)
+            run.notes.append(f"k-induction at pages_per_huge={sym.prove_at} over {W} "
+                             "representative pages per huge region (the default from 512 "
+                             "pages; --no-window unrolls every page)")
             proofs = kinduction(model, goals, k=1, pages_per_huge=sym.prove_at,
-                                timeout_ms=sym.timeout_ms, window=W)
+                                timeout_ms=sym.timeout_ms, window=W, log=sym.log)
         except ValueError as e:     # fewer pages than the window needs
             proofs = [Verdict(p.name, p.kind, Result.INCONCLUSIVE, "kinduction", "-",
                               reason=str(e)) for p in goals]
     else:
         big_model = resized(model, pages_per_huge=sym.prove_at)
+        run.notes.append(f"k-induction at pages_per_huge={sym.prove_at}, every page "
+                         f"unrolled (k={sym.k})")
         proofs = kinduction(big_model, goals, k=sym.k, timeout_ms=sym.timeout_ms,
-                            mine_from=model)
+                            mine_from=model, log=sym.log)
     got = {v.property: v for v in proofs}
     for i, v in enumerate(run.verdicts):
         pv = got.get(v.property)
