@@ -440,8 +440,10 @@ def cmd_graph(a: argparse.Namespace) -> int:
         load(f)
     from .checker.explicit import explore
     from .model import build
+    from .runner import size_check
 
     cfg = apply_overrides(load_preset(a.config), a.sets)
+    size_check(cfg, "bfs", capped=True)       # --max-states caps the export
     model = build(cfg)
     exp = explore(model, caps=Caps(max_states=a.max_states), keep_graph=True)
     g = exp.graph()

@@ -6,6 +6,7 @@ trace files; it returns values and never prints (the CLI does).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Callable
@@ -92,8 +93,8 @@ def size_check(cfg: Config, engine: str, capped: bool, sym: SymOpts | None = Non
     if pages > MAX_BUILD_PAGES:
         raise RunError(f"{size}: the explicit model (punch domain of {pages * (pages + 1) // 2:,}"
                        f" (offset, len) pairs) is built only up to {MAX_BUILD_PAGES} pages; "
-                       "prove at larger sizes with --engine strongest --prove-at "
-                       f"{b['pages_per_huge']} (representative pages)")
+                       "prove at larger sizes over representative pages (--engine "
+                       "kinduction, or strongest --prove-at, without --no-window)")
     if engine == "strongest" and sym is not None:
         window = sym.window if sym.window is not None else use_window(sym.prove_at)
         big = b["regions"] * sym.prove_at
@@ -286,8 +287,16 @@ class SymOpts:
     log: Callable[[str], None] | None = None
 
 
+def windowed_kinduction(sym: SymOpts, pages_per_huge: int) -> bool:
+    """--engine kinduction proves over representative pages from 512 pages per huge
+    folio (k = 1; --no-window unrolls), as --engine strongest does."""
+    window = sym.window if sym.window is not None else use_window(pages_per_huge)
+    return window and sym.k == 1 and pages_per_huge > 2
+
+
 def symbolic_check(model: Any, props: list[Any], engine: str, sym: SymOpts,
-                   max_seconds: float | None = None) -> CheckRun:
+                   max_seconds: float | None = None, window_at: int | None = None
+                   ) -> CheckRun:
     """Run the bmc or kinduction engine (gmemcheck/symbolic/) as a CheckRun."""
     import time
 
@@ -301,9 +310,23 @@ def symbolic_check(model: Any, props: list[Any], engine: str, sym: SymOpts,
         depth = sym.depth
     else:
         kind.DEADLINE[0] = t0 + max_seconds if max_seconds else None
+        notes: list[str] = []
         try:
-            verdicts = kinduction(model, props, k=sym.k, timeout_ms=sym.timeout_ms,
-                                  log=sym.log)
+            if window_at is None:
+                verdicts = kinduction(model, props, k=sym.k, timeout_ms=sym.timeout_ms,
+                                      log=sym.log)
+            else:
+                try:
+                    W = kind.window_for(model, window_at)
+                except ValueError as e:     # fewer pages than the window needs
+                    W, verdicts = 0, [Verdict(p.name, p.kind, Result.INCONCLUSIVE, engine,
+                                              "-", reason=str(e)) for p in props]
+                if W:
+                    notes.append(f"k-induction at pages_per_huge={window_at} over {W} "
+                                 "representative pages per huge region (the default from "
+                                 "512 pages; --no-window unrolls every page)")
+                    verdicts = kinduction(model, props, k=1, pages_per_huge=window_at,
+                                          timeout_ms=sym.timeout_ms, window=W, log=sym.log)
         except kind.DeadlineReached:
             verdicts = [Verdict(p.name, p.kind, Result.INCONCLUSIVE, engine,
                                 f"time<={max_seconds:g}s",
@@ -312,10 +335,13 @@ def symbolic_check(model: Any, props: list[Any], engine: str, sym: SymOpts,
         finally:
             kind.DEADLINE[0] = None
         depth = sym.k
+        run = CheckRun(verdicts, engine, 0, 0, depth, time.perf_counter() - t0, False, {},
+                       notes=notes)
         if max_seconds and time.perf_counter() - t0 >= max_seconds:
             for v in verdicts:      # a query cut short by the cap answered unknown
                 if v.result is Result.INCONCLUSIVE and "max-seconds" not in v.reason:
                     v.reason = f"--max-seconds {max_seconds:g} reached; {v.reason}"
+        return run
     return CheckRun(verdicts, engine, 0, 0, depth, time.perf_counter() - t0, False, {})
 
 
@@ -396,6 +422,13 @@ def compute_preset(cfg: Config, names: list[str] | None, engine: str, caps: Caps
     from .plugins import PluginError, check_contract, used_by
 
     sym = sym or SymOpts()
+    target = cfg.bounds["pages_per_huge"]
+    windowed = engine == "kinduction" and windowed_kinduction(sym, target)
+    if windowed:
+        # over representative pages the explicit model is needed only at 2 pages
+        # (mining and decoding); the proof is at ``target``
+        cfg = copy.deepcopy(cfg)
+        cfg.bounds["pages_per_huge"] = 2
     size_check(cfg, engine, caps.max_states is not None or caps.max_seconds is not None, sym)
     plugin_ids = used_by(cfg.axes)
     model = build(cfg, plugin_ids)
@@ -408,7 +441,8 @@ def compute_preset(cfg: Config, names: list[str] | None, engine: str, caps: Caps
     wanted = names or list(properties.REGISTRY)
     applicable = {p.name for p in props}
     if engine in ("bmc", "kinduction"):
-        run = symbolic_check(model, props, engine, sym, caps.max_seconds)
+        run = symbolic_check(model, props, engine, sym, caps.max_seconds,
+                             target if windowed else None)
     else:
         run = check(model, props, engine="bfs" if engine == "strongest" else engine,
                     caps=caps, progress=progress, walks=walks, walk_depth=depth, seed=seed)

@@ -61,7 +61,8 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # ------------------------------------------------- 1. who writes counterexamples/
 def test_a_set_run_writes_under_gmemcheck_out_and_says_so(capsys, in_tmp,
                                                          committed_untouched):
-    code, out, err = run(capsys, "check", "--config", "pb-bitmap", "--set", "regions=1")
+    code, out, err = run(capsys, "check", "--config", "pb-bitmap", "--set", "regions=1",
+                         "-p", "host-never-writes-guest-owned", "-p", "prepared-agrees-with-rmp")
     assert code == 0
     scratch = in_tmp / "gmemcheck-out" / "pb-bitmap"
     assert sorted(p.name for p in scratch.iterdir()) == [
@@ -96,7 +97,7 @@ def test_a_user_preset_named_like_a_built_in_never_touches_its_traces(
         capsys, in_tmp, committed_untouched):
     f = in_tmp / "mine.toml"
     f.write_text((ROOT / "configs" / "pb-bitmap.toml").read_text())   # name = "pb-bitmap"
-    code, _, err = run(capsys, "check", "--config", str(f))
+    code, _, err = run(capsys, "check", "--config", str(f), "-p", "prepared-agrees-with-rmp")
     assert code == 0
     assert "is not a built-in preset" in err
     assert (in_tmp / "gmemcheck-out" / "pb-bitmap" / "prepared-agrees-with-rmp.txt").exists()
@@ -127,7 +128,8 @@ def test_kinduction_ctis_go_to_gmemcheck_out(capsys):
 
 
 def test_the_pinned_run_writes_the_committed_traces(capsys, committed_untouched_content):
-    code, out, err = run(capsys, "check", "--config", "pb-bitmap", "--format", "json")
+    code, out, err = run(capsys, "check", "--config", "pb-bitmap", "--format", "json",
+                         "-p", "prepared-agrees-with-rmp")
     assert code == 0 and "written under" not in err
     res = {r["property"]: r for r in json.loads(out)["results"]}
     assert res["prepared-agrees-with-rmp"]["trace"] == str(PB_TRACE)
@@ -152,7 +154,8 @@ def test_a_full_disk_prints_the_verdicts_then_one_line_and_exits_74(capsys, tmp_
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(traces.os, "fsync", full)
-    code, stdout, err = run(capsys, "check", "--config", "pb-bitmap", "--out", str(out))
+    code, stdout, err = run(capsys, "check", "--config", "pb-bitmap", "--out", str(out),
+                            "-p", "host-never-writes-guest-owned", "-p", "prepared-agrees-with-rmp")
     assert code == 74
     assert "prepared-agrees-with-rmp" in stdout and "violated" in stdout   # the verdicts
     line = one_line(err)
@@ -167,7 +170,8 @@ def test_a_read_only_output_dir_exits_74(capsys, tmp_path, monkeypatch):
         raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / "pb-bitmap"))
 
     monkeypatch.setattr(traces.tempfile, "mkstemp", ro)
-    code, stdout, err = run(capsys, "check", "--config", "pb-bitmap", "--out", str(tmp_path))
+    code, stdout, err = run(capsys, "check", "--config", "pb-bitmap", "--out", str(tmp_path),
+                            "-p", "prepared-agrees-with-rmp")
     assert code == 74 and "prepared-agrees-with-rmp" in stdout
     assert "Read-only file system" in one_line(err)
 
@@ -328,7 +332,8 @@ def test_stale_temporaries_are_removed_and_modes_follow_the_umask(capsys, tmp_pa
     stale.write_text("half")
     old = os.umask(0o027)
     try:
-        code, _, _ = run(capsys, "check", "--config", "pb-bitmap", "--out", str(tmp_path))
+        code, _, _ = run(capsys, "check", "--config", "pb-bitmap", "--out", str(tmp_path),
+                         "-p", "host-never-writes-guest-owned", "-p", "prepared-agrees-with-rmp")
     finally:
         os.umask(old)
     assert code == 0 and not stale.exists()
@@ -374,9 +379,8 @@ def test_replay_refuses_a_trace_too_large_to_build(capsys, tmp_path):
     (("--set", "regions=8"), "16 pages is too large to explore exhaustively (at most 8)"),
     (("--set", "pages_per_huge=8192", "--max-seconds", "30"),
      "8192 pages is too large to explore with an explicit engine, even capped (at most 64"),
-    (("--engine", "kinduction", "--set", "pages_per_huge=262144"),
-     "built only up to 1024 pages; prove at larger sizes with --engine strongest "
-     "--prove-at 262144"),
+    (("--engine", "kinduction", "--no-window", "--set", "pages_per_huge=262144"),
+     "built only up to 1024 pages; prove at larger sizes over representative pages"),
     (("--engine", "strongest", "--prove-at", "2048", "--no-window"),
      "--prove-at 2048 without representative pages builds 2048 pages"),
 ])
@@ -431,7 +435,7 @@ def test_kinduction_marks_what_it_cannot_decide_na_and_can_exit_zero(capsys):
 
 
 def test_kinduction_honours_max_seconds(capsys):
-    code, out, _ = run(capsys, "check", "--config", "mainline-6.13", "--engine",
+    code, out, _ = run(capsys, "check", "--config", "always-huge-reject", "--engine",
                        "kinduction", "--no-write", "--format", "json", "-p", "no-deadlock",
                        "--max-seconds", "0.01")
     cell = json.loads(out)["results"][0]
@@ -469,3 +473,13 @@ def test_list_gives_every_property_a_kind(capsys):
     code, out, _ = run(capsys, "list")
     line = next(ln for ln in out.splitlines() if "reach-eagain-refcount" in ln)
     assert code == 0 and " reachable " in line and "kvm_gmem_has_safe_refcount" in line
+
+
+def test_kinduction_uses_representative_pages_from_512_pages():
+    from gmemcheck.runner import SymOpts, windowed_kinduction
+
+    assert [windowed_kinduction(SymOpts(), n) for n in (2, 256, 512, 262144)] == \
+        [False, False, True, True]
+    assert not windowed_kinduction(SymOpts(window=False), 512)
+    assert not windowed_kinduction(SymOpts(k=2), 512)
+    assert windowed_kinduction(SymOpts(window=True), 64)
