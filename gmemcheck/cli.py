@@ -167,8 +167,8 @@ def make_parser() -> Parser:
     c.add_argument("--prove-at", type=huge_size, default=512, metavar="PAGES",
                    help="strongest: pages_per_huge of the induction proofs (default 512)")
     c.add_argument("--window", action=argparse.BooleanOptionalAction, default=None,
-                   help="strongest: prove over representative pages (the default from "
-                   "512 pages per huge folio, k=1)")
+                   help="kinduction/strongest: prove over representative pages (the "
+                   "default from 512 pages per huge folio, k=1)")
     c.add_argument("--solver-timeout", type=positive_float, metavar="SECONDS",
                    help="bmc/kinduction: give up on one solver query after this long "
                    "(inconclusive)")
