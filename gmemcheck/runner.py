@@ -306,7 +306,7 @@ def symbolic_check(model: Any, props: list[Any], engine: str, sym: SymOpts,
 
     t0 = time.perf_counter()
     if engine == "bmc":
-        verdicts = bmc(model, props, sym.depth, sym.timeout_ms, max_seconds)
+        verdicts = bmc(model, props, sym.depth, sym.timeout_ms, max_seconds, log=sym.log)
         depth = sym.depth
     else:
         kind.DEADLINE[0] = t0 + max_seconds if max_seconds else None

@@ -448,6 +448,7 @@ def test_progress_lines_for_the_symbolic_engines(capsys):
                        "--depth", "2", "--no-write", "--progress", "-p", "no-deadlock")
     assert code == 2
     assert "gmemcheck: always-huge-reject: bmc started" in err
+    assert "gmemcheck: always-huge-reject: bmc: depth 2 done, 1 open" in err
     assert "gmemcheck: always-huge-reject: bmc done in " in err
 
 

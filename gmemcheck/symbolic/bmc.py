@@ -25,7 +25,7 @@ ENGINE = "bmc"
 
 
 def bmc(model: Any, props: list[Property], depth: int, timeout_ms: int | None = None,
-        max_seconds: float | None = None) -> list[Verdict]:
+        max_seconds: float | None = None, log: Any = None) -> list[Verdict]:
     """Check ``props`` by BMC up to ``depth`` steps; properties without a Z3 encoding
     (liveness, recoverability, plug-in properties) are inconclusive. ``max_seconds``
     caps the wall time: checked before each query, and each query's solver timeout is
@@ -115,6 +115,9 @@ def bmc(model: Any, props: list[Property], depth: int, timeout_ms: int | None = 
         if deadline is not None and time.perf_counter() > deadline:
             break
         done = d
+        if log:     # progress: the CLI prints it on a terminal
+            n_open = sum(p.name not in out for p, _ in todo)
+            log(f"bmc: depth {d} done, {n_open} open, {time.perf_counter() - t0:.0f}s")
         if all(p.name in out for p, _ in todo) or d == depth:
             break
         nxt = sm.fresh(f"s{d + 1}")
