@@ -4,13 +4,23 @@ Exit codes: 0 every verdict matches its preset's expectation; 1 one differs (a n
 violation, a violation that disappeared, or a changed distinct-state count; for
 ``replay``, a trace that does not replay); 2 some verdict is bounded or inconclusive;
 64 usage or input errors (one line on stderr naming what and where); 70 an internal
-error (an engine trace that does not replay).
+error (an engine trace that does not replay, or anything unexpected: one line naming
+the file holding the traceback); 74 an output file or directory could not be written
+(after the verdicts already computed are printed); 130 interrupted.
+
+Every error leaves ``main`` through one place (:func:`main`), so each kind of failure
+has one exit code and one line on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
+import tempfile
+import time
+import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -23,14 +33,22 @@ from .model import ConfigError, apply_overrides, builtin_presets, load_preset
 from .plugins import PluginError
 from .runner import (
     EXIT_INTERNAL,
+    EXIT_IOERR,
     EXIT_MISMATCH,
     EXIT_OK,
     EXIT_USAGE,
+    SCRATCH_DIR,
+    PresetRun,
     RunError,
     SymOpts,
+    WriteError,
+    committed_dir,
+    compute_preset,
     exit_status,
+    is_builtin,
     load_counterexample,
-    run_preset,
+    not_pinned,
+    write_run,
 )
 
 
@@ -58,9 +76,39 @@ def positive_float(s: str) -> float:
         v = float(s)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {s!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"must be a finite number: {s!r}")
     if v <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {s!r}")
     return v
+
+
+def huge_size(s: str) -> int:
+    """--prove-at: a pages_per_huge the model encodes (a power of two in its bounds)."""
+    from .model.axes import BOUNDS
+
+    v = positive_int(s)
+    ok = BOUNDS["pages_per_huge"]
+    if v not in ok:
+        raise argparse.ArgumentTypeError(f"{v} is not a supported pages_per_huge (powers of "
+                                         f"two from {ok[0]} to {ok[-1]})")
+    return v
+
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def memory_size(s: str) -> int:
+    """--max-memory: bytes, or with a K/M/G/T suffix (powers of 1024)."""
+    t = s.strip().lower().removesuffix("b")
+    unit = t[-1:] if t[-1:] in _UNITS else ""
+    try:
+        v = float(t[: len(t) - len(unit)])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {s!r} (e.g. 4G, 512M)") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive size: {s!r}")
+    return int(v * _UNITS[unit])
 
 
 def nonneg_int(s: str) -> int:
@@ -99,8 +147,15 @@ def make_parser() -> Parser:
     c.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override an axis or bound of the preset for this run (repeatable)")
     c.add_argument("--format", default="text", choices=("text", "json", "junit"))
-    c.add_argument("--out", default="counterexamples", metavar="DIR",
-                   help="where counterexample traces go (default: counterexamples)")
+    c.add_argument("--max-memory", type=memory_size, metavar="SIZE",
+                   help="cap on the address space of this process (e.g. 4G): a preset "
+                   "that runs out is inconclusive, naming the cap")
+    c.add_argument("--out", default=None, metavar="DIR",
+                   help="write trace files under DIR/<preset>/ (default: counterexamples/ "
+                   "for a run of a built-in preset as pinned, gmemcheck-out/ otherwise)")
+    c.add_argument("--update-counterexamples", action="store_true",
+                   help="write into the committed counterexamples/ even when the run is not "
+                   "the pinned one (built-in presets only)")
     c.add_argument("--no-write", action="store_true", help="do not write trace files")
     c.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress lines on stderr (default: only on a terminal)")
@@ -109,11 +164,11 @@ def make_parser() -> Parser:
                    help="simulate: steps per walk (default 60); bmc: most steps (default 10)")
     c.add_argument("--k", type=positive_int, default=1,
                    help="kinduction/strongest: induction depth (default 1)")
-    c.add_argument("--prove-at", type=positive_int, default=512, metavar="PAGES",
+    c.add_argument("--prove-at", type=huge_size, default=512, metavar="PAGES",
                    help="strongest: pages_per_huge of the induction proofs (default 512)")
     c.add_argument("--window", action=argparse.BooleanOptionalAction, default=None,
-                   help="strongest: prove over representative pages (the default above "
-                   "1024 pages per huge folio, k=1)")
+                   help="kinduction/strongest: prove over representative pages (the "
+                   "default from 512 pages per huge folio, k=1)")
     c.add_argument("--solver-timeout", type=positive_float, metavar="SECONDS",
                    help="bmc/kinduction: give up on one solver query after this long "
                    "(inconclusive)")
@@ -156,6 +211,117 @@ def make_parser() -> Parser:
 
 
 # ------------------------------------------------------------------------ commands
+def _where_to_write(a: argparse.Namespace, cfgs: list[Any]) -> list[tuple[Path | None, str]]:
+    """For each preset, the directory its traces go under and, when that is not the
+    committed counterexamples/, why not. Only a run of a built-in preset as pinned
+    writes there (or --update-counterexamples, for built-in presets)."""
+    committed = committed_dir()
+    if a.no_write:
+        return [(None, "") for _ in cfgs]
+    if a.update_counterexamples:
+        if a.out is not None:
+            raise UsageError("gmemcheck check: --update-counterexamples writes to "
+                             f"{committed}; it does not take --out")
+        for cfg in cfgs:
+            if not is_builtin(cfg):
+                raise UsageError(f"gmemcheck check: --update-counterexamples: {cfg.where} is "
+                                 "not a built-in preset; its traces never replace those of "
+                                 "the built-in presets")
+        return [(committed, "") for _ in cfgs]
+    if a.out is not None:
+        out = Path(a.out)
+        if _same(out, committed):
+            for cfg in cfgs:
+                why = not_pinned(cfg, a.engine, a.plugins)
+                if why:
+                    raise UsageError(f"gmemcheck check: --out {a.out}: the committed traces "
+                                     f"are written only by the pinned run of each built-in "
+                                     f"preset ({why}); use another --out or "
+                                     "--update-counterexamples")
+        return [(out, "") for _ in cfgs]
+    res: list[tuple[Path | None, str]] = []
+    for cfg in cfgs:
+        why = not_pinned(cfg, a.engine, a.plugins)
+        res.append((committed, "") if why is None else (SCRATCH_DIR, why))
+    return res
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _lock(d: Path, held: dict[Path, int]) -> None:
+    """Hold an exclusive flock on output directory ``d`` until the process ends, so two
+    runs cannot interleave their traces there; a second run waits for the first."""
+    import fcntl
+
+    key = d.resolve() if d.exists() else d.absolute()
+    if key in held:
+        return
+    try:
+        d.mkdir(exist_ok=True)
+        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as e:
+        raise WriteError(d, e) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"gmemcheck: waiting for another gmemcheck run writing to {d}", file=sys.stderr,
+              flush=True)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    held[key] = fd
+
+
+def _unlock(held: dict[Path, int]) -> None:
+    for fd in held.values():
+        os.close(fd)        # closing the descriptor releases its flock
+    held.clear()
+
+
+def _report(a: argparse.Namespace, runs: list[PresetRun]) -> None:
+    from . import report
+
+    if a.format == "json":
+        sys.stdout.write(report.to_json(runs))
+    elif a.format == "junit":
+        sys.stdout.write(report.junit(runs))
+    else:
+        sys.stdout.write(report.text(runs))
+    sys.stdout.flush()
+
+
+def _set_memory_cap(limit: int) -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY and limit > hard:
+        raise UsageError(f"gmemcheck check: --max-memory {limit}: above the hard limit {hard}")
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _out_of_memory(cfg: Any, a: argparse.Namespace, names: list[str]) -> PresetRun:
+    from .runner import Cell
+
+    cap = f"memory<={_fmt_bytes(a.max_memory)}"
+    pr = PresetRun(cfg.name, cfg.description, a.engine, 0, 0, 0.0, False, None, {})
+    for n in names:
+        pr.cells.append(Cell(cfg.name, n, "-", "inconclusive", cfg.expect_verdicts.get(n),
+                             a.engine, cap, 0, 0.0, None, None,
+                             f"--max-memory {_fmt_bytes(a.max_memory)} reached", "inconclusive"))
+    pr.notes.append(f"ran out of memory under --max-memory {_fmt_bytes(a.max_memory)}")
+    return pr
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit, size in (("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if n >= size and n % size == 0:
+            return f"{n // size}{unit}"
+    return str(n)
+
+
 def cmd_check(a: argparse.Namespace) -> int:
     from .plugins import load
 
@@ -170,51 +336,103 @@ def cmd_check(a: argparse.Namespace) -> int:
                 raise UsageError(f"gmemcheck check: unknown property {n!r} "
                                  f"(see gmemcheck list)")
     cfgs = [apply_overrides(load_preset(n), a.sets) for n in names]
+    targets = _where_to_write(a, cfgs)
     caps = Caps(a.max_states, a.max_depth, a.max_seconds)
     show_progress = a.progress if a.progress is not None else sys.stderr.isatty()
-    out = None if a.no_write else Path(a.out)
-    runs = []
-    for cfg in cfgs:
-        def progress(info: dict[str, Any], name: str = cfg.name) -> None:
-            print(f"gmemcheck: {name}: {info['states']:,} states, queue {info['queue']:,}, "
-                  f"{info['rate']:,.0f} states/s, depth {info['depth']}", file=sys.stderr,
-                  flush=True)
-        walk_depth = a.depth or 60
-        sym = SymOpts(depth=a.depth or 10, k=a.k, prove_at=a.prove_at, window=a.window,
-                      timeout_ms=int(a.solver_timeout * 1000) if a.solver_timeout else None)
-        runs.append(run_preset(cfg, a.props, a.engine, caps, out,
-                               progress if show_progress else None, a.walks, walk_depth,
-                               a.seed, sym))
-        if a.engine == "simulate":
-            runs[-1].notes.append(f"reproduce with --engine simulate --walks {a.walks} "
-                                  f"--depth {walk_depth} --seed {a.seed}")
-    from . import report
+    held: dict[Path, int] = {}
+    runs: list[PresetRun] = []
+    if a.max_memory:
+        _set_memory_cap(a.max_memory)
+    try:
+        for out, _ in targets:
+            if out is not None:
+                _lock(out, held)
+        for (out, why), cfg in zip(targets, cfgs, strict=True):
+            def progress(info: dict[str, Any], name: str = cfg.name) -> None:
+                print(f"gmemcheck: {name}: {info['states']:,} states, queue "
+                      f"{info['queue']:,}, {info['rate']:,.0f} states/s, depth "
+                      f"{info['depth']}", file=sys.stderr, flush=True)
 
-    if a.format == "json":
-        sys.stdout.write(report.to_json(runs))
-    elif a.format == "junit":
-        sys.stdout.write(report.junit(runs))
-    else:
-        sys.stdout.write(report.text(runs))
+            def log(msg: str, name: str = cfg.name) -> None:
+                print(f"gmemcheck: {name}: {msg.strip()}", file=sys.stderr, flush=True)
+
+            walk_depth = a.depth or 60
+            sym = SymOpts(depth=a.depth or 10, k=a.k, prove_at=a.prove_at, window=a.window,
+                          timeout_ms=int(a.solver_timeout * 1000) if a.solver_timeout
+                          else None, log=log if show_progress else None)
+            if show_progress:
+                log(f"{a.engine} started")
+            started = time.perf_counter()
+            try:
+                pr = compute_preset(cfg, a.props, a.engine, caps,
+                                    progress if show_progress else None, a.walks, walk_depth,
+                                    a.seed, sym)
+            except MemoryError:
+                if not a.max_memory:
+                    raise
+                pr = _out_of_memory(cfg, a, a.props or list(properties.REGISTRY))
+            if show_progress:
+                log(f"{a.engine} done in {time.perf_counter() - started:.1f}s")
+            if a.engine == "simulate":
+                pr.notes.append(f"reproduce with --engine simulate --walks {a.walks} "
+                                f"--depth {walk_depth} --seed {a.seed}")
+            runs.append(pr)
+            if out is not None:
+                try:
+                    write_run(pr, out)
+                except WriteError as e:
+                    _report(a, runs)
+                    print(f"gmemcheck: {e}; the verdicts above are complete for "
+                          f"{len(runs)} of {len(cfgs)} preset(s), their traces are not",
+                          file=sys.stderr)
+                    return EXIT_IOERR
+                if why and pr.written:
+                    print(f"gmemcheck: {cfg.name}: {len(pr.written)} trace(s) written under "
+                          f"{out / cfg.name}/ (counterexamples/ holds only the pinned runs: "
+                          f"{why})", file=sys.stderr)
+    finally:
+        _unlock(held)
+    _report(a, runs)
     return exit_status(runs)
 
 
-def cmd_replay(a: argparse.Namespace) -> int:
-    lc = load_counterexample(a.file)
+def _replay_loaded(lc: Any) -> None:
+    """Replay a trace read from a file (states, return values, ``!`` lines, the
+    property); values of the wrong type are a bad file, not a crash."""
     try:
         replay(lc.model, lc.trace, lc.prop)
+    except ReplayError:
+        raise
+    except (TypeError, ValueError, IndexError, KeyError, AttributeError) as e:
+        raise TraceFileError(f"{lc.path}: holds values this model cannot take "
+                             f"({type(e).__name__}: {e})") from None
+
+
+def cmd_replay(a: argparse.Namespace) -> int:
+    from .runner import check_pair
+
+    lc = load_counterexample(a.file)
+    try:
+        _replay_loaded(lc)
     except ReplayError as e:
         print(f"gmemcheck replay: {a.file}: does not replay: {e}", file=sys.stderr)
         return EXIT_MISMATCH
+    pair = check_pair(lc)
     kind = "lasso" if lc.trace.loop is not None else "trace"
     print(f"{a.file}: replays: {len(lc.trace)}-step {kind} on preset "
-          f"{lc.meta['model'].get('preset')} shows {lc.prop.name} ({lc.prop.kind.value}) "
-          "violated")
+          f"{lc.meta['model'].get('preset')} (axes and bounds as recorded) shows "
+          f"{lc.prop.name} ({lc.prop.kind.value}) violated, return values and side effects "
+          f"included; {pair}")
     return EXIT_OK
 
 
 def cmd_show(a: argparse.Namespace) -> int:
     lc = load_counterexample(a.file)
+    try:
+        _replay_loaded(lc)       # never print what the model does not do
+    except ReplayError as e:
+        print(f"gmemcheck show: {a.file}: does not replay: {e}", file=sys.stderr)
+        return EXIT_MISMATCH
     header = [f"{lc.meta.get('description', '')}",
               f"{lc.prop.name} ({lc.prop.kind.value}), {len(lc.trace)} steps"]
     sys.stdout.write(render_text(lc.trace, lc.model, header))
@@ -230,6 +448,7 @@ def cmd_graph(a: argparse.Namespace) -> int:
         load(f)
     from .checker.explicit import explore
     from .model import build
+    from .runner import size_check
 
     if a.around_trace:
         return graph_around_trace(a)
@@ -237,6 +456,7 @@ def cmd_graph(a: argparse.Namespace) -> int:
         raise UsageError("gmemcheck graph: --config PRESET is required (or --around-trace "
                          "FILE)")
     cfg = apply_overrides(load_preset(a.config), a.sets)
+    size_check(cfg, "bfs", capped=True)       # --max-states caps the export
     model = build(cfg)
     exp = explore(model, caps=Caps(max_states=a.max_states), keep_graph=True)
     g = exp.graph()
@@ -302,11 +522,12 @@ def cmd_list(a: argparse.Namespace) -> int:
     print("\nproperties:")
     from .model import build
 
-    ref = build(load_preset(builtin_presets()[0])) if builtin_presets() else None
+    models = [build(load_preset(n)) for n in builtin_presets()]
     for name, fac in properties.REGISTRY.items():
-        p = fac(ref) if ref is not None else None
+        # kind and doc from the first built-in design the property applies to
+        p = next((q for q in (fac(m) for m in models) if q is not None), None)
         kind = p.kind.value if p else "-"
-        doc = (p.doc.split(". ")[0] + ".") if p else ""
+        doc = (p.doc.split(". ")[0].rstrip(".") + ".") if p else "(applies to no built-in preset)"
         print(f"  {name:<36} {kind:<11} {doc[:110]}")
     print("\ndesign axes (one value each in a preset's [axes]):")
     for name, ax in AXES.items():
@@ -485,6 +706,7 @@ COMMANDS = {"claims": cmd_claims, "check": cmd_check, "replay": cmd_replay, "sho
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The one error path: every failure is one line on stderr and its own exit code."""
     parser = make_parser()
     try:
         a = parser.parse_args(argv)
@@ -507,6 +729,30 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except WriteError as e:
+        print(f"gmemcheck: {e}", file=sys.stderr)
+        return EXIT_IOERR
+    except OSError as e:       # an output file of graph -o or claims -o
+        where = e.filename or "output"
+        print(f"gmemcheck: cannot write {where}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_IOERR
+    except Exception as e:    # noqa: BLE001  (the contract: anything else exits 70)
+        what = "out of memory" if isinstance(e, MemoryError) else \
+            f"{type(e).__name__}: {e}".splitlines()[0][:200]
+        print(f"gmemcheck: internal error: {what}; {_save_traceback()}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _save_traceback() -> str:
+    """Write the current traceback to a file; say where (or that it could not be)."""
+    text = traceback.format_exc()
+    try:
+        fd, path = tempfile.mkstemp(prefix="gmemcheck-crash-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+    except (OSError, MemoryError):
+        return "the traceback could not be saved"
+    return f"traceback saved to {path}"
 
 
 if __name__ == "__main__":

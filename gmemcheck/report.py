@@ -15,8 +15,29 @@ SHORT = {"holds": "ok", "violated": "VIOL", "holds_bounded": "bnd", "inconclusiv
          "n/a": "-"}
 
 
+# a reach-* property "holds" when a witness exists: say reached / unreachable
+REACH = {"holds": "reached", "violated": "unreachable"}
+REACH_SHORT = {"holds": "reach", "violated": "unrch"}
+
+
 def _mark(c: Cell) -> str:
     return "!" if c.status == "mismatch" else ""
+
+
+def _word(c: Cell) -> str:
+    return REACH.get(c.outcome, SYMBOL[c.outcome]) if c.kind == "reachable" \
+        else SYMBOL[c.outcome]
+
+
+def _short(c: Cell) -> str:
+    return REACH_SHORT.get(c.outcome, SHORT[c.outcome]) if c.kind == "reachable" \
+        else SHORT[c.outcome]
+
+
+def _expected_word(c: Cell) -> str:
+    if c.expected is None:
+        return "-"
+    return REACH.get(c.expected, c.expected) if c.kind == "reachable" else c.expected
 
 
 def text(runs: list[PresetRun]) -> str:
@@ -33,12 +54,12 @@ def _single(r: PresetRun) -> str:
         lines.append(f"  ! distinct states changed: pinned {r.expected_states}, got {r.states}")
     w = max([len(c.property) for c in r.cells] + [8])
     lines.append("")
-    lines.append(f"  {'property':<{w}}  {'kind':<11} {'outcome':<13} {'expected':<9} "
+    lines.append(f"  {'property':<{w}}  {'kind':<11} {'outcome':<13} {'expected':<11} "
                  f"{'bound':<22} trace")
     for c in r.cells:
-        exp = c.expected or "-"
-        lines.append(f"{_mark(c):1} {c.property:<{w}}  {c.kind:<11} {SYMBOL[c.outcome]:<13} "
-                     f"{exp:<9} {c.bound:<22} {c.trace or ''}".rstrip())
+        exp = _expected_word(c)
+        lines.append(f"{_mark(c):1} {c.property:<{w}}  {c.kind:<11} {_word(c):<13} "
+                     f"{exp:<11} {c.bound:<22} {c.trace or ''}".rstrip())
     never = [a for a, n in r.coverage.items() if n == 0]
     if never:
         lines.append(f"  actions that never fired: {', '.join(never)}")
@@ -55,11 +76,12 @@ def _matrix(runs: list[PresetRun]) -> str:
                 props.append(c.property)
     w = max(len(p) for p in props)
     cols = [f"P{i + 1}" for i in range(len(runs))]
+    nw = max(len(r.preset) for r in runs)
     lines = ["presets:"]
     for col, r in zip(cols, runs, strict=True):
         flag = "  ! state count changed: pinned " \
             f"{r.expected_states}, got {r.states}" if r.state_count_changed else ""
-        lines.append(f"  {col:<4} {r.preset:<20} {r.states:>8} states {r.seconds:6.1f}s  "
+        lines.append(f"  {col:<4} {r.preset:<{nw}} {r.states:>8} states {r.seconds:6.1f}s  "
                      f"{r.engine}{'' if r.complete else ' (bounded)'}{flag}")
     lines.append("")
     lines.append(f"  {'property':<{w}} " + " ".join(f"{c:>5}" for c in cols))
@@ -68,17 +90,26 @@ def _matrix(runs: list[PresetRun]) -> str:
         row = []
         for r in runs:
             c = cell.get((r.preset, p))
-            row.append(f"{(SHORT[c.outcome] + _mark(c)) if c else '':>5}")
+            row.append(f"{(_short(c) + _mark(c)) if c else '':>5}")
         lines.append(f"  {p:<{w}} " + " ".join(row))
     lines.append("")
-    lines.append("  ok = holds (a witness, for reach-*), VIOL = violated, bnd = holds up to a "
-                 "bound, ? = inconclusive, - = not applicable, ! = differs from the preset")
+    lines.append("  columns: " + ", ".join(f"{col} {r.preset}"
+                                            for col, r in zip(cols, runs, strict=True)))
+    lines.append("  ok = holds, VIOL = violated, bnd = holds up to a bound, ? = inconclusive, "
+                 "- = not applicable, ! = differs from the preset; reach-* rows: reach = "
+                 "reached (a witness exists), unrch = unreachable")
+    for r in runs:
+        never = [a for a, n in r.coverage.items() if n == 0]
+        if never:
+            lines.append(f"  {r.preset}: actions that never fired: {', '.join(never)}")
+        for n in r.notes:
+            lines.append(f"  {r.preset}: note: {n}")
     viol = [c for r in runs for c in r.cells if c.outcome == "violated" and c.trace]
     if viol:
         lines.append("")
         lines.append("counterexamples:")
         for c in viol:
-            lines.append(f"  {c.preset:<24} {c.property:<{w}} {c.steps:>3} steps  {c.trace}")
+            lines.append(f"  {c.preset:<{nw}} {c.property:<{w}} {c.steps:>3} steps  {c.trace}")
     bad = [c for r in runs for c in r.cells if c.status == "mismatch"]
     if bad:
         lines.append("")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from .core import Kind, Property, State, Trace, changed_fields
+from .core import Kind, Outcome, Property, State, Trace, changed_fields
 
 
 class ReplayError(Exception):
@@ -43,6 +43,8 @@ def replay(model: Any, trace: Trace, prop: Property | None = None) -> None:
         if t != st.state:
             diff = ", ".join(sorted(changed_fields(t, st.state)))
             raise ReplayError(f"step {i}: {call} leads to a different state (fields {diff})")
+        if st.outcome is not None:      # recorded: the return value and the ! lines
+            _same_outcome(i, call, st.outcome, a.explain(s, st.args) if a.explain else None)
         s = t
     states = trace.states
     if trace.loop is not None:
@@ -57,6 +59,18 @@ def replay(model: Any, trace: Trace, prop: Property | None = None) -> None:
             raise ReplayError(f"the last step does not return to state {trace.loop}")
     if prop is not None:
         _recheck(model, trace, prop)
+
+
+def _same_outcome(i: int, call: str, got: Outcome, want: Outcome | None) -> None:
+    want = want or Outcome()
+    if got.ret != want.ret:
+        raise ReplayError(f"step {i}: {call} returns {want.ret}, the trace says {got.ret}")
+    if tuple(got.events) != tuple(want.events):
+        extra = [e for e in got.events if e not in want.events]
+        missing = [e for e in want.events if e not in got.events]
+        what = f"claims {extra[0]!r}" if extra else f"omits {missing[0]!r}" if missing \
+            else "lists them in another order"
+        raise ReplayError(f"step {i}: {call}: the trace's side effects differ (it {what})")
 
 
 def _enabled(model: Any, s: State, progress_only: bool = False) -> bool:

@@ -117,21 +117,54 @@ def _step_meta(st: Step, actions: Mapping[str, Any]) -> dict[str, Any]:
     return m
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one."""
+def _umask_mode() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _write_temp(path: Path, text: str) -> str:
+    """``text`` in a fresh ``.NAME.XXXX.tmp`` next to ``path``, synced, with the mode an
+    ordinary file gets under the umask (mkstemp's would be 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _umask_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _unlink(tmp)
+        raise
+    return tmp
+
+
+def _unlink(p: str | Path) -> None:
+    try:
+        os.unlink(p)
+    except FileNotFoundError:
+        pass
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one."""
+    write_pair([(path, text)])
+
+
+def write_pair(files: list[tuple[Path, str]]) -> None:
+    """Write several files (a trace's ITF and text forms) together: every temporary is
+    written and synced first, then each is renamed over its target, so a failure while
+    writing leaves every old file in place and no temporary behind."""
+    tmps: list[str] = []
+    try:
+        for path, text in files:
+            tmps.append(_write_temp(path, text))
+        for (path, _), tmp in zip(files, tmps, strict=True):
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp in tmps:
+            _unlink(tmp)
         raise
 
 
@@ -204,9 +237,12 @@ def _decode_step(m: Mapping[str, Any], actions: Mapping[str, Any], loc: str
     args = tuple(from_itf(raw_args[p], f"{loc}.args.{p}") for p in params)
     ret = m.get("ret")
     events = m.get("events", [])
-    outcome = Outcome(ret if isinstance(ret, int) else None,
-                      tuple(str(e) for e in events)) if ("ret" in m or events) else None
-    return name, args, outcome
+    if ret is not None and (not isinstance(ret, int) or isinstance(ret, bool)):
+        raise TraceFileError(f"{loc}: ret must be an integer, got {ret!r}")
+    if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+        raise TraceFileError(f"{loc}: events must be a list of strings")
+    # what the file says the step returned and did: replay compares it with the model
+    return name, args, Outcome(ret, tuple(events))
 
 
 def load_itf(path: str | Path) -> LoadedTrace:
@@ -223,6 +259,8 @@ def load_itf(path: str | Path) -> LoadedTrace:
     except json.JSONDecodeError as e:
         raise TraceFileError(f"{p}: line {e.lineno}: not valid JSON ({e.msg}); "
                              "the file may be truncated") from None
+    except RecursionError:
+        raise TraceFileError(f"{p}: JSON nested too deeply to be a gmemcheck trace") from None
     if not isinstance(doc, dict):
         raise TraceFileError(f"{p}: top level must be a JSON object")
     meta = doc.get("#meta")

@@ -138,7 +138,12 @@ def from_dict(data: dict[str, Any], where: str, default_name: str = "custom") ->
     if not isinstance(verdicts_raw, dict):
         raise ConfigError(f"{where}: [expect.verdicts]: must be a table")
     verdicts: dict[str, str] = {}
+    from .. import properties  # here: properties import the model package
+
     for prop, out in verdicts_raw.items():
+        if prop not in properties.REGISTRY:
+            raise ConfigError(f"{where}: [expect.verdicts] {prop}: unknown property (a typo "
+                              "would lose this pin; see gmemcheck list)")
         if out not in OUTCOMES:
             raise ConfigError(f"{where}: [expect.verdicts] {prop}: must be one of "
                               f"{', '.join(OUTCOMES)}, got {out!r}")
@@ -164,16 +169,18 @@ def _table(data: dict[str, Any], key: str, where: str, required: bool = True) ->
     return v
 
 
-def parse_axis_value(name: str, v: Any, where: str) -> Any:
+def parse_axis_value(name: str, v: Any, where: str, text: bool = False) -> Any:
+    """A value of axis ``name``: TOML types as they are (``"true"`` is not a bool);
+    ``text``: a ``--set`` string, parsed."""
     ax = AXES[name]
     if ax.kind == "bool":
-        if isinstance(v, str) and v.lower() in ("true", "false"):
+        if text and isinstance(v, str) and v.lower() in ("true", "false"):
             v = v.lower() == "true"
         if not isinstance(v, bool):
             raise ConfigError(f"{where}: must be true or false, got {v!r}")
         return v
     if ax.kind == "set":
-        if isinstance(v, str):
+        if text and isinstance(v, str):
             v = [x.strip() for x in v.split(",") if x.strip()]
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             raise ConfigError(f"{where}: must be a list of names")
@@ -187,13 +194,17 @@ def parse_axis_value(name: str, v: Any, where: str) -> Any:
     return v
 
 
-def parse_bound(name: str, v: Any, where: str) -> int:
-    if isinstance(v, str):
+def parse_bound(name: str, v: Any, where: str, text: bool = False) -> int:
+    """A value of bound ``name``: a TOML integer (not ``"2"``); ``text``: a ``--set``
+    string, parsed."""
+    if text and isinstance(v, str):
         try:
             v = int(v)
         except ValueError:
             raise ConfigError(f"{where}: must be an integer, got {v!r}") from None
-    if not isinstance(v, int) or isinstance(v, bool) or v not in BOUNDS[name]:
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise ConfigError(f"{where}: must be an integer, got {v!r}")
+    if v not in BOUNDS[name]:
         b = BOUNDS[name]
         allowed = (f"powers of two from {b[0]} to {b[-1]}" if name == "pages_per_huge"
                    else f"{b[0]} to {b[-1]}")
@@ -215,9 +226,9 @@ def apply_overrides(cfg: Config, sets: list[str]) -> Config:
         key = key.removeprefix("axes.").removeprefix("bounds.")
         where = f"--set {key}"
         if key in AXES:
-            out.axes[key] = parse_axis_value(key, val, where)
+            out.axes[key] = parse_axis_value(key, val, where, text=True)
         elif key in BOUNDS:
-            out.bounds[key] = parse_bound(key, val, where)
+            out.bounds[key] = parse_bound(key, val, where, text=True)
         else:
             raise ConfigError(f"{where}: unknown key (axes: {', '.join(AXES)}; bounds: "
                               f"{', '.join(BOUNDS)})")

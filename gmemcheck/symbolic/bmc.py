@@ -24,10 +24,12 @@ from .props import SYM, Label
 ENGINE = "bmc"
 
 
-def bmc(model: Any, props: list[Property], depth: int, timeout_ms: int | None = None
-        ) -> list[Verdict]:
+def bmc(model: Any, props: list[Property], depth: int, timeout_ms: int | None = None,
+        max_seconds: float | None = None, log: Any = None) -> list[Verdict]:
     """Check ``props`` by BMC up to ``depth`` steps; properties without a Z3 encoding
-    (liveness, recoverability, plug-in properties) are inconclusive."""
+    (liveness, recoverability, plug-in properties) are inconclusive. ``max_seconds``
+    caps the wall time: checked before each query, and each query's solver timeout is
+    at most the time left; what is open then is bounded at the depth completed."""
     t0 = time.perf_counter()
     try:
         sm = SymModel(model)
@@ -53,6 +55,18 @@ def bmc(model: Any, props: list[Property], depth: int, timeout_ms: int | None = 
     labels: list[Any] = []
     names = [a.name for a in sm.actions]
     unknown: dict[str, str] = {}
+    deadline = t0 + max_seconds if max_seconds else None
+    done = -1           # the last depth checked completely
+
+    def in_time() -> bool:
+        if deadline is None:
+            return True
+        left_ms = int((deadline - time.perf_counter()) * 1000)
+        if left_ms <= 0:
+            return False
+        solver.set("timeout", min(left_ms, timeout_ms) if timeout_ms else left_ms)
+        return True
+
     for d in range(depth + 1):
         targets = []
         for p, sp in todo:
@@ -67,6 +81,8 @@ def bmc(model: Any, props: list[Property], depth: int, timeout_ms: int | None = 
                 goal = sp.step(sm, states[d - 1], states[d], lab)
             targets.append((p, goal if p.kind is Kind.REACHABLE else z3.Not(goal)))
         # one query for all of them first: most depths answer unsat for every property
+        if targets and not in_time():
+            break
         if targets:
             solver.push()
             solver.add(z3.Or([t for _, t in targets]))
@@ -78,6 +94,8 @@ def bmc(model: Any, props: list[Property], depth: int, timeout_ms: int | None = 
             if r_any != z3.sat:
                 targets = []
         for p, target in targets:
+            if not in_time():
+                break
             solver.push()
             solver.add(target)
             r = solver.check()
@@ -94,6 +112,12 @@ def bmc(model: Any, props: list[Property], depth: int, timeout_ms: int | None = 
             elif r == z3.unknown:
                 unknown[p.name] = solver.reason_unknown()
             solver.pop()
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        done = d
+        if log:     # progress: the CLI prints it on a terminal
+            n_open = sum(p.name not in out for p, _ in todo)
+            log(f"bmc: depth {d} done, {n_open} open, {time.perf_counter() - t0:.0f}s")
         if all(p.name in out for p, _ in todo) or d == depth:
             break
         nxt = sm.fresh(f"s{d + 1}")
@@ -102,8 +126,21 @@ def bmc(model: Any, props: list[Property], depth: int, timeout_ms: int | None = 
         states.append(nxt)
         labels.append(st)
     seconds = time.perf_counter() - t0
+    capped = done < depth and not all(p.name in out for p, _ in todo)
     for p, _ in todo:
         if p.name in out:
+            continue
+        if capped:
+            cap = f"time<={max_seconds:g}s"
+            if p.kind is Kind.REACHABLE or done < 0:
+                out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, cap,
+                                      reason=f"--max-seconds {max_seconds:g} reached at "
+                                      f"depth {done + 1}")
+            else:
+                out[p.name] = Verdict(p.name, p.kind, Result.HOLDS_BOUNDED, ENGINE,
+                                      f"depth<={done}, {cap}",
+                                      reason=f"no violation within {done} steps; "
+                                      f"--max-seconds {max_seconds:g} reached")
             continue
         if p.name in unknown:
             out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, f"depth<={depth}",

@@ -381,9 +381,23 @@ def _needed(sm: SymModel, items: list[Item], k: int, hs: tuple[Any, ...],
     return {items[i].name for i in need}
 
 
+class DeadlineReached(Exception):
+    """The wall-time cap of the run (``DEADLINE``) passed before a query started."""
+
+
+# perf_counter() time after which no new query starts, and each query's timeout is at
+# most the time left (the runner sets it for --max-seconds)
+DEADLINE: list[float | None] = [None]
+
+
 def solver(sm: SymModel, timeout_ms: int | None = None, ctx: Any = None) -> z3.Solver:
     """A solver for queries over ``sm``: Z3's finite-domain (bit-blasting SAT) solver
     when its integers are bit-vectors, else the default one."""
+    if DEADLINE[0] is not None:
+        left_ms = int((DEADLINE[0] - time.perf_counter()) * 1000)
+        if left_ms <= 0:
+            raise DeadlineReached
+        timeout_ms = min(left_ms, timeout_ms) if timeout_ms else left_ms
     s = z3.SolverFor("QF_FD", ctx=ctx) if sm.bv else z3.Solver(ctx=ctx)
     if timeout_ms:
         s.set("timeout", timeout_ms)
