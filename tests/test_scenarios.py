@@ -224,7 +224,10 @@ def test_compaction_skips_huge_folios_only_alloc_contig_range_takes_a_reference(
     d("kvm_gmem_populate", 0)
     assert d.s.order == (0, -1)
     assert d.enabled("isolate_migratepages_block", 0)
-    assert not d.enabled("alloc_contig_range", 0)
+    # order-0 only: no folio of pageblock order, so no alloc_contig_range at all
+    assert "alloc_contig_range" not in d.acts
+    # huge-only: every folio is of pageblock order, so compaction never takes one
+    assert "isolate_migratepages_block" not in Driver(model("always-huge-zero")).acts
 
 
 def test_hugetlb_rfc_v2_partial_punch_zeroes_from_the_folios_first_page():

@@ -411,8 +411,8 @@ def _host_user_write(k: Any) -> Action | None:
 # ====================================================================== environment
 @action("isolate_migratepages_block")
 def _spec_get(k: Any) -> Action | None:
-    if not k.spec_refs:
-        return None
+    if not k.spec_refs or k.axes["allocation"] == "huge-only":
+        return None  # every folio is of pageblock order: compaction skips them all
 
     def guard(s: Any, a: tuple[int]) -> bool:
         p = a[0]
@@ -436,8 +436,8 @@ def _spec_get(k: Any) -> Action | None:
 
 @action("alloc_contig_range")
 def _contig_get(k: Any) -> Action | None:
-    if not k.spec_refs:
-        return None
+    if not k.spec_refs or k.axes["allocation"] == "order0":
+        return None  # no folio of pageblock order or above to take a reference on
 
     def guard(s: Any, a: tuple[int]) -> bool:
         p = a[0]

@@ -559,12 +559,14 @@ def build(k: Any, model: Any) -> list[SymAction]:
     if k.spec_refs:
         # Compaction takes the reference only below pageblock order (order 0 here);
         # alloc_contig_range on a huge folio's head (model/actions.py).
-        add("isolate_migratepages_block", ("pfn",), ("int",), _gfn_domain,
-            lambda s, p: z3.And(s.spec < 0, s.order[p] == 0),
-            lambda w, p: w.put("spec", p))
-        add("alloc_contig_range", ("pfn",), ("int",), _gfn_domain,
-            lambda s, p: z3.And(s.spec < 0, s.order[p] > 0, p % k.N == 0),
-            lambda w, p: w.put("spec", p))
+        if k.axes["allocation"] != "huge-only":
+            add("isolate_migratepages_block", ("pfn",), ("int",), _gfn_domain,
+                lambda s, p: z3.And(s.spec < 0, s.order[p] == 0),
+                lambda w, p: w.put("spec", p))
+        if k.axes["allocation"] != "order0":
+            add("alloc_contig_range", ("pfn",), ("int",), _gfn_domain,
+                lambda s, p: z3.And(s.spec < 0, s.order[p] > 0, p % k.N == 0),
+                lambda w, p: w.put("spec", p))
 
         def b_put(w: SW) -> None:
             p = w.pre.spec
