@@ -75,6 +75,13 @@ def punch_ranges(k: Any) -> list[tuple[int, int]]:
     return [(lo, hi - lo) for lo in range(k.P) for hi in range(lo + 1, k.P + 1)]
 
 
+def never_split(k: Any) -> bool:
+    """Every folio of the design stays of pageblock order: huge-only allocation and a
+    partial punch that never splits (rejected, or zeroed in place)."""
+    return k.axes["allocation"] == "huge-only" and k.axes["partial_punch"] in (
+        "reject", "zero-in-place")
+
+
 def vmm_in(s: Any, op: str, pc: str | None = None) -> bool:
     vm = s.vmm
     return bool(vm) and vm[0] == op and (pc is None or vm[3] == pc)
@@ -411,7 +418,7 @@ def _host_user_write(k: Any) -> Action | None:
 # ====================================================================== environment
 @action("isolate_migratepages_block")
 def _spec_get(k: Any) -> Action | None:
-    if not k.spec_refs or k.axes["allocation"] == "huge-only":
+    if not k.spec_refs or never_split(k):
         return None  # every folio is of pageblock order: compaction skips them all
 
     def guard(s: Any, a: tuple[int]) -> bool:

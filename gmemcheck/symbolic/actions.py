@@ -16,6 +16,7 @@ from typing import Any
 
 import z3
 
+from ..model.actions import never_split
 from ..model.state import (
     DATA,
     HOST_GUP,
@@ -559,7 +560,7 @@ def build(k: Any, model: Any) -> list[SymAction]:
     if k.spec_refs:
         # Compaction takes the reference only below pageblock order (order 0 here);
         # alloc_contig_range on a huge folio's head (model/actions.py).
-        if k.axes["allocation"] != "huge-only":
+        if not never_split(k):
             add("isolate_migratepages_block", ("pfn",), ("int",), _gfn_domain,
                 lambda s, p: z3.And(s.spec < 0, s.order[p] == 0),
                 lambda w, p: w.put("spec", p))
