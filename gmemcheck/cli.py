@@ -48,6 +48,7 @@ from .runner import (
     is_builtin,
     load_counterexample,
     not_pinned,
+    run_preset,
     write_run,
 )
 
