@@ -252,14 +252,19 @@ _WORKER: dict[str, Any] = {}
 
 
 def _expand_chunk(blob: bytes) -> bytes:
-    """Worker side: the successors of a chunk of states. Returns, per state, None if
-    it is terminal, else ``(enabled_progress, [(lid, k)])`` where ``k`` indexes the
-    chunk's distinct successors, sent once each."""
+    """Worker side: the successors of a chunk of states, with the model's predicates
+    evaluated here rather than in the interning process. Returns ``(out, succ, vals)``:
+    per state, None if it is terminal, else ``(enabled_progress, moves)`` with one
+    ``(lid, k, step_hits)`` per enabled step, ``k`` indexing the chunk's distinct
+    successors ``succ`` (sent once each), ``step_hits`` the step predicates it
+    resolves (None mostly); ``vals[k]`` the state predicates of ``succ[k]``."""
     table, is_terminal = _WORKER["table"], _WORKER["terminal"]
+    edge, names, labels = _WORKER["edge"], _WORKER["names"], _WORKER["labels"]
+    spreds, decode = _WORKER["spreds"], _WORKER["decode"]
     out: list[Any] = []
     uniq: dict[State, int] = {}
     succ: list[State] = []
-    for s in pickle.loads(blob):
+    for s in map(decode, pickle.loads(blob)):
         if is_terminal(s):
             out.append(None)
             continue
@@ -273,9 +278,41 @@ def _expand_chunk(blob: bytes) -> bytes:
                 k = uniq.setdefault(t, len(succ))
                 if k == len(succ):
                     succ.append(t)
-                moves.append((lid, k))
+                step_hits = None
+                if edge:
+                    lbl = (names[labels[lid][0]], args)
+                    step_hits = tuple(i for i, (_, pred, want) in enumerate(edge)
+                                      if pred(s, lbl, t) == want) or None
+                moves.append((lid, k, step_hits))
         out.append((prog, moves))
-    return pickle.dumps((out, succ), pickle.HIGHEST_PROTOCOL)
+    vals = [_state_values(spreds, t) for t in succ]
+    return pickle.dumps((out, list(map(_WORKER["encode"], succ)), vals), pickle.HIGHEST_PROTOCOL)
+
+
+def _codec(cls: type) -> tuple[Callable[[State], Any], Callable[[Any], State]]:
+    """How states cross a process boundary: as plain tuples of the model's state class
+    (which need not be importable by name, as pickle would require), rebuilt on the
+    other side; a state of another class travels as itself."""
+    make = getattr(cls, "_make", None)
+    if make is None or cls is tuple:
+        return (lambda s: s), (lambda x: x)
+
+    def encode(s: State) -> Any:
+        return tuple(s) if type(s) is cls else s
+
+    def decode(x: Any) -> State:
+        return make(x) if type(x) is tuple else x
+
+    return encode, decode
+
+
+def _state_values(spreds: list[tuple[Callable[[State], bool], int]], t: State) -> bytes:
+    """The state predicates of ``t``, one byte each; an entry with ``unless >= 0`` is
+    only evaluated where entry ``unless`` is false."""
+    v = bytearray()
+    for pred, unless in spreds:
+        v.append(0 if unless >= 0 and v[unless] else 1 if pred(t) else 0)
+    return bytes(v)
 
 
 def explore(
@@ -357,17 +394,19 @@ def explore(
 
     def check_state(sid: int, s: State) -> None:
         nonlocal open_count, state_preds, reach_preds
+        hit = False
         for name, pred in state_preds:
             if not pred(s):
                 hits[name] = Hit(sid)
                 open_count -= 1
+                hit = True
         for name, pred in reach_preds:
             if pred(s):
                 hits[name] = Hit(sid)
                 open_count -= 1
-        if state_preds and any(n in hits for n, _ in state_preds):
+                hit = True
+        if hit:
             state_preds = [(n, q) for n, q in state_preds if n not in hits]
-        if reach_preds and any(n in hits for n, _ in reach_preds):
             reach_preds = [(n, q) for n, q in reach_preds if n not in hits]
         for col, pred, unless in mark_preds:
             col.append(0 if unless is not None and unless[-1] else 1 if pred(s) else 0)
@@ -375,12 +414,40 @@ def explore(
     def check_edge(s: State, sid: int, lid: int, t: State, tid: int) -> None:
         nonlocal open_count, edge_preds
         ai, args = labels[lid]
+        hit = False
         for name, pred, want in edge_preds:
             if pred(s, (names[ai], args), t) == want:
                 hits[name] = Hit(tid, (sid, lid))
                 open_count -= 1
-        if any(n in hits for n, _, _ in edge_preds):
+                hit = True
+        if hit:
             edge_preds = [e for e in edge_preds if e[0] not in hits]
+
+    # In worker mode the workers evaluate every predicate; these tables read back
+    # their answers (state predicates in the order safety, reachable, marks).
+    all_edge = list(edge_preds)
+    n_safe, n_reach = len(state_preds), len(reach_preds)
+    safe_names = [name for name, _ in state_preds]
+    reach_names = [name for name, _ in reach_preds]
+    spreds: list[tuple[Callable[[State], bool], int]] = [(q, -1) for _, q in state_preds]
+    spreds += [(q, -1) for _, q in reach_preds]
+    cols = [col for col, _, _ in mark_preds]
+    for _col, pred, unless in mark_preds:
+        at = next((j for j, c in enumerate(cols) if c is unless), -1)
+        spreds.append((pred, -1 if unless is None else n_safe + n_reach + at))
+
+    def check_values(sid: int, vals: bytes) -> None:
+        nonlocal open_count
+        for j in range(n_safe):
+            if not vals[j] and safe_names[j] not in hits:
+                hits[safe_names[j]] = Hit(sid)
+                open_count -= 1
+        for j in range(n_reach):
+            if vals[n_safe + j] and reach_names[j] not in hits:
+                hits[reach_names[j]] = Hit(sid)
+                open_count -= 1
+        for j, col in enumerate(cols):
+            col.append(vals[n_safe + n_reach + j])
 
     def share(t: State) -> State:
         if not shared:
@@ -429,21 +496,23 @@ def explore(
     if workers > 1:
         import multiprocessing as mp
 
-        _WORKER.update(table=table, terminal=is_terminal)
+        encode, decode = _codec(type(inits[0]))
+        _WORKER.update(table=table, terminal=is_terminal, edge=all_edge, names=names,
+                       labels=labels, spreds=spreds, encode=encode, decode=decode)
         pool = mp.get_context("fork").Pool(workers)
         sent = 0  # states handed to the pool so far (ids [0, sent))
 
-        def next_result() -> tuple[list[Any], list[State]]:
+        def next_result() -> tuple[list[Any], list[State], list[bytes]]:
             nonlocal sent
             # Keep about two chunks per worker in flight, in queue order.
             while len(pending) < 2 * workers and sent < len(parent):
                 hi = min(sent + chunk, len(parent))
-                blob = pickle.dumps([_state_at(i) for i in range(sent, hi)],
+                blob = pickle.dumps([encode(_state_at(i)) for i in range(sent, hi)],
                                     pickle.HIGHEST_PROTOCOL)
                 pending.append(pool.apply_async(_expand_chunk, (blob,)))
                 sent = hi
-            out, succ = pickle.loads(pending.popleft().get())
-            return out, succ
+            out, succ, vals = pickle.loads(pending.popleft().get())
+            return out, list(map(decode, succ)), vals
 
         def _state_at(i: int) -> State:
             return queue[i - head] if compact else states[i]
@@ -453,6 +522,7 @@ def explore(
     edst_append, elab_append = edst.append, elab.append
     batch: list[Any] = []
     bsucc: list[State] = []
+    bvals: list[bytes] = []
     bpos = 0
     n = len(parent)
     try:
@@ -477,7 +547,7 @@ def explore(
             d = depth[sid]
             if make is not None:
                 if bpos == len(batch):
-                    batch, bsucc = make()
+                    batch, bsucc, bvals = make()
                     bpos = 0
                 res = batch[bpos]
             else:
@@ -525,33 +595,36 @@ def explore(
                         if keep_graph:
                             edst_append(tid)
                             elab_append(lid)
-                moves = ()
             else:
                 enabled_progress, kmoves = res
-                moves = [(lid, bsucc[k]) for lid, k in kmoves]
-            for lid, t in moves:
-                fired[lid] += 1
-                key = fp(t) if compact else t
-                tid = get(key)
-                if tid is None:
-                    if n >= limit:
-                        cap = f"states<={max_states}"
-                        break
-                    if not compact:
-                        key = t = share(t)
-                    tid = index[key] = n
-                    n += 1
-                    store(t)
-                    parent_append(sid)
-                    via_append(lid)
-                    depth_append(d + 1)
-                    if check_new:
-                        check_state(tid, t)
-                if edge_preds:
-                    check_edge(s, sid, lid, t, tid)
-                if keep_graph:
-                    edst.append(tid)
-                    elab.append(lid)
+                for lid, k, step_hits in kmoves:
+                    t = bsucc[k]
+                    fired[lid] += 1
+                    key = fp(t) if compact else t
+                    tid = get(key)
+                    if tid is None:
+                        if n >= limit:
+                            cap = f"states<={max_states}"
+                            break
+                        if not compact:
+                            key = t = share(t)
+                        tid = index[key] = n
+                        n += 1
+                        store(t)
+                        parent_append(sid)
+                        via_append(lid)
+                        depth_append(d + 1)
+                        if check_new:
+                            check_values(tid, bvals[k])
+                    if step_hits is not None:
+                        for i in step_hits:
+                            name = all_edge[i][0]
+                            if name not in hits:
+                                hits[name] = Hit(tid, (sid, lid))
+                                open_count -= 1
+                    if keep_graph:
+                        edst_append(tid)
+                        elab_append(lid)
             if cap is not None:
                 break
             if not enabled_progress:
