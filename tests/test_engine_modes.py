@@ -22,7 +22,7 @@ from toy_models import (
 
 from gmemcheck import properties
 from gmemcheck.checker import Action, Caps, Kind, Property, Result, SimpleModel, check, explore
-from gmemcheck.checker.explicit import Replayed, fingerprint
+from gmemcheck.checker.explicit import Packer, Replayed, fingerprint
 from gmemcheck.model import build, load_preset
 
 DEADLOCK = Property("no-deadlock", Kind.DEADLOCK, "some step is always enabled")
@@ -180,3 +180,16 @@ def test_a_preset_under_hash_compaction(mainline):
         elif e.result is Result.HOLDS and e.trace is None:
             assert h.result is Result.HOLDS_BOUNDED
         assert h.bound == e.bound + ", hash compaction"
+
+
+def test_packed_states_widen_their_codes_past_256_and_65536_values():
+    exp = explore(bounded_counter(300), [DEADLOCK])
+    assert len(exp.states) == 301 and exp.states[300] == Counter(300)
+    assert len(exp.trace_to(exp.hits["no-deadlock"].state)) == 300
+    stored: list[bytes] = []
+    packer = Packer(Counter, 1, lambda convert: stored.__setitem__(
+        slice(None), map(convert, stored)))
+    for x in range(70_000):
+        stored.append(packer.pack(Counter(x)))
+    assert packer.width == 2 and len(stored[-1]) == 4
+    assert [packer.unpack(b).x for b in stored[::9999]] == list(range(0, 70_000, 9999))

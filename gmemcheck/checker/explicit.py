@@ -232,6 +232,76 @@ class Replayed(Sequence[State]):
         return s
 
 
+class Packer:
+    """Exact state packing: every field value gets a small code (one table per field,
+    in order of first appearance) and a state is stored as the bytes of its codes,
+    one byte a field while every field has at most 256 distinct values, then two, then
+    four (:meth:`widen` rewrites what is stored). A stored rfc-thp state is a 52-byte
+    ``bytes`` (whose hash CPython caches) instead of a 192-byte tuple, and equal field
+    values are one object. Equal values share a code, exactly as equal states share a
+    dict slot; a state unpacks to its class with each field's first-seen instance."""
+
+    WIDTHS = ("B", "H", "I")
+
+    def __init__(self, cls: type, nfields: int,
+                 on_widen: Callable[[Callable[[bytes], bytes]], None]) -> None:
+        self.cls, self.make = cls, cls._make  # type: ignore[attr-defined]
+        self.codes: list[dict[Any, int]] = [{} for _ in range(nfields)]
+        self.values: list[list[Any]] = [[] for _ in range(nfields)]
+        self.width = 0
+        self.on_widen = on_widen
+
+    def pack(self, t: State) -> bytes:
+        if type(t) is not self.cls:
+            raise ModelError(f"state {t!r} is not a {self.cls.__name__}: the states of one "
+                             "model are instances of one NamedTuple class")
+        try:
+            codes = map(dict.__getitem__, self.codes, t)
+            if self.width == 0:
+                return bytes(codes)
+            return array(self.WIDTHS[self.width], codes).tobytes()
+        except KeyError:
+            return self._pack_new(t)
+
+    def _pack_new(self, t: State) -> bytes:
+        for codes, values, v in zip(self.codes, self.values, t, strict=True):
+            if v not in codes:
+                codes[v] = len(values)
+                values.append(v)
+                while len(values) > (256, 65536, 2 ** 32)[self.width]:
+                    self.widen()
+        return self.pack(t)
+
+    def widen(self) -> None:
+        old = self.WIDTHS[self.width]
+        self.width += 1
+        new = self.WIDTHS[self.width]
+        self.on_widen(lambda b: array(new, array(old, b)).tobytes())
+
+    def unpack(self, b: bytes) -> State:
+        if self.width == 0:
+            return self.make(map(list.__getitem__, self.values, b))
+        return self.make(map(list.__getitem__, self.values, array(self.WIDTHS[self.width], b)))
+
+
+class PackedStates(Sequence[State]):
+    """The stored states of an exact search, unpacked on access."""
+
+    def __init__(self, packed: list[bytes], packer: Packer) -> None:
+        self._packed, self._packer = packed, packer
+
+    def __len__(self) -> int:
+        return len(self._packed)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self._packer.unpack(b) for b in self._packed[i]]
+        return self._packer.unpack(self._packed[i])
+
+    def __iter__(self) -> Any:
+        return map(self._packer.unpack, self._packed)
+
+
 def fingerprint(s: State) -> int:
     """A 64-bit fingerprint of a state: SipHash of its marshalled fields (marshal
     format 2 has no back-references, so equal states give equal bytes). ``hash(s)``
@@ -379,6 +449,7 @@ def explore(
 
     compact = hash_compaction
     index: dict[Any, int] = {}
+    packer: Packer | None = None
     states: list[State] = []
     queue: deque[State] = deque()
     inits: list[State] = []
@@ -456,25 +527,43 @@ def explore(
             shared.extend({} for _ in t)
         return t._make(map(dict.setdefault, shared, t, t))
 
+    init_list = list(model.init_states())
+    if not init_list:
+        raise ModelError(f"model {model.name} has no initial state")
+    cls = type(init_list[0])
+    if not compact and hasattr(cls, "_make") and hasattr(cls, "_fields"):
+        def widen(convert: Callable[[bytes], bytes]) -> None:
+            # Rewrite the stored keys in place: the search loop holds these objects.
+            states[:] = map(convert, states)
+            ids = list(index.values())
+            index.clear()
+            index.update(zip(states, ids, strict=True))
+
+        packer = Packer(cls, len(cls._fields), widen)
+    keyof: Callable[[State], Any] | None = (
+        fingerprint if compact else packer.pack if packer is not None else None)
     initial = []
-    for s in model.init_states():
-        key = fingerprint(s) if compact else s
+    for s in init_list:
+        key = keyof(s) if keyof else s
         if key in index:
             continue
         sid = len(parent)
-        if not compact:
-            s = share(s)
-            key = s
+        if keyof is None:
+            key = s = share(s)
+        elif packer is not None:
+            key = packer.pack(s)  # (packing may have widened the codes)
+            s = packer.unpack(key)
         index[key] = sid
-        (queue if compact else states).append(s)
+        if compact:
+            queue.append(s)
+        else:
+            states.append(key)
         inits.append(s)
         parent.append(-1)
         via.append(-1)
         depth.append(0)
         initial.append(sid)
         check_state(sid, s)
-    if not parent:
-        raise ModelError(f"model {model.name} has no initial state")
 
     t0 = time.perf_counter()
     last_report = t0
@@ -489,7 +578,8 @@ def explore(
     get = index.get
     parent_append, via_append, depth_append = parent.append, via.append, depth.append
     store = queue.append if compact else states.append
-    fp = fingerprint
+    unpack = packer.unpack if packer is not None else None
+    plain = keyof is None
     make = None
     pool = None
     pending: deque[Any] = deque()
@@ -515,7 +605,9 @@ def explore(
             return out, list(map(decode, succ)), vals
 
         def _state_at(i: int) -> State:
-            return queue[i - head] if compact else states[i]
+            if compact:
+                return queue[i - head]
+            return unpack(states[i]) if unpack else states[i]
 
         make = next_result
     fast = make is None
@@ -543,7 +635,7 @@ def explore(
                         "seconds": now - t0,
                     })
             sid = head
-            s = queue[0] if compact else states[sid]
+            s = queue[0] if compact else unpack(states[sid]) if unpack else states[sid]
             d = depth[sid]
             if make is not None:
                 if bpos == len(batch):
@@ -574,17 +666,17 @@ def explore(
                             enabled_progress = True
                         t = apply(s, args)
                         fired[lid] += 1
-                        key = fp(t) if compact else t
+                        key = keyof(t) if keyof else t
                         tid = get(key)
                         if tid is None:
                             if n >= limit:
                                 cap = f"states<={max_states}"
                                 break
-                            if not compact:
+                            if plain:
                                 key = t = share(t)
                             tid = index[key] = n
                             n += 1
-                            store(t)
+                            store(t if compact else key)
                             parent_append(sid)
                             via_append(lid)
                             depth_append(d + 1)
@@ -600,17 +692,17 @@ def explore(
                 for lid, k, step_hits in kmoves:
                     t = bsucc[k]
                     fired[lid] += 1
-                    key = fp(t) if compact else t
+                    key = keyof(t) if keyof else t
                     tid = get(key)
                     if tid is None:
                         if n >= limit:
                             cap = f"states<={max_states}"
                             break
-                        if not compact:
+                        if plain:
                             key = t = share(t)
                         tid = index[key] = n
                         n += 1
-                        store(t)
+                        store(t if compact else key)
                         parent_append(sid)
                         via_append(lid)
                         depth_append(d + 1)
@@ -649,7 +741,7 @@ def explore(
             off.append(len(edst))
         csr = (off, edst, elab)
     comp = None
-    store_seq: Sequence[State] = states
+    store_seq: Sequence[State] = states if packer is None else PackedStates(states, packer)
     if compact:
         comp = Compaction(64, n, sum(fired))
         store_seq = Replayed(model, labels, inits, parent, via)
