@@ -534,12 +534,18 @@ def explore(
     if not compact and hasattr(cls, "_make") and hasattr(cls, "_fields"):
         def widen(convert: Callable[[bytes], bytes]) -> None:
             # Rewrite the stored keys in place: the search loop holds these objects.
+            nonlocal narrow
+            narrow = False
             states[:] = map(convert, states)
             ids = list(index.values())
             index.clear()
             index.update(zip(states, ids, strict=True))
 
         packer = Packer(cls, len(cls._fields), widen)
+    narrow = packer is not None  # one byte a field: packed inline in the search loop
+    pcodes = packer.codes if packer is not None else []
+    code_of = dict.__getitem__
+    step_label = [(names[ai], args) for ai, args in labels]
     keyof: Callable[[State], Any] | None = (
         fingerprint if compact else packer.pack if packer is not None else None)
     initial = []
@@ -666,12 +672,21 @@ def explore(
                             enabled_progress = True
                         t = apply(s, args)
                         fired[lid] += 1
-                        key = keyof(t) if keyof else t
+                        if narrow:
+                            # the one-byte packing, inlined (Packer.pack otherwise)
+                            try:
+                                key = bytes(map(code_of, pcodes, t))
+                            except KeyError:
+                                key = keyof(t)
+                        else:
+                            key = keyof(t) if keyof else t
                         tid = get(key)
                         if tid is None:
                             if n >= limit:
                                 cap = f"states<={max_states}"
                                 break
+                            if narrow and type(t) is not cls:
+                                keyof(t)  # refuses a state of another class
                             if plain:
                                 key = t = share(t)
                             tid = index[key] = n
@@ -683,7 +698,12 @@ def explore(
                             if check_new:
                                 check_state(tid, t)
                         if edge_preds:
-                            check_edge(s, sid, lid, t, tid)
+                            lbl = step_label[lid]
+                            for name, pred, want in edge_preds:
+                                if name not in hits and pred(s, lbl, t) == want:
+                                    hits[name] = Hit(tid, (sid, lid))
+                                    open_count -= 1
+                                    edge_preds = [e for e in edge_preds if e[0] not in hits]
                         if keep_graph:
                             edst_append(tid)
                             elab_append(lid)
