@@ -3,24 +3,27 @@
 States are interned in a dict (state -> id); ids are handed out in BFS order, so the
 list of states doubles as the queue, and a parent pointer plus the label of the step
 that discovered each state give a shortest path to it (compact ``array('i')`` columns,
-12 bytes a state). Equal field values of different states are shared (hash-consed), so
-a stored state costs its outer tuple and its dict slot. Safety and reachable properties
-are checked on the fly, the first violation found for a property is a shortest one; the
-predicates of liveness and recoverable properties are evaluated once per new state into
-byte columns (``marks``). The transition relation is kept only when asked, as a CSR
-graph (per-state offsets, destination and label arrays: ids are expanded in order).
+12 bytes a state). A NamedTuple state is stored packed (:class:`Packer`: one small code
+per field value, the bytes of the codes as the dict key), exactly: equal states and
+only they have equal codes. Other states are stored as they are, with equal field
+values shared. Safety and reachable properties are checked on the fly, the first
+violation found for a property is a shortest one; the predicates of liveness and
+recoverable properties are evaluated once per new state into byte columns
+(``marks``). The transition relation is kept only when asked, as a CSR graph
+(per-state offsets, destination and label arrays: ids are expanded in order).
 
-Two options trade exactness or a process for speed and memory, never silently:
+Two options trade exactness or a process for memory or wall time, never silently:
 
 * ``hash_compaction``: the seen set holds 64-bit fingerprints (as TLC does) instead of
-  states, and only the BFS frontier keeps states; a stored state then costs about 80
-  bytes. Two states with the same fingerprint would be taken for one, so every verdict
-  names the mode and the probability of a missed state, and no "holds" is stronger
-  than bounded (see :func:`.run.verdicts_from_exploration`). Trace states are
-  recomputed by re-applying the recorded labels from the initial state.
-* ``workers``: successors are computed by forked worker processes on consecutive
-  chunks of the queue while this process interns them in queue order, so ids, parents,
-  counts and counterexamples are exactly those of one worker.
+  states, and only the BFS frontier keeps states. Two states with the same fingerprint
+  would be taken for one, so every verdict names the mode and the probability of a
+  missed state, and no "holds" is stronger than bounded (see
+  :func:`.run.verdicts_from_exploration`). Trace states are recomputed by re-applying
+  the recorded labels from the initial state.
+* ``workers``: successors and every predicate are computed by forked worker processes
+  on consecutive chunks of the queue while this process interns them in queue order,
+  so ids, parents, counts and counterexamples are exactly those of one worker. States
+  cross the process boundary pickled, both ways: that is the price of the option.
 """
 
 from __future__ import annotations
