@@ -193,3 +193,15 @@ def test_packed_states_widen_their_codes_past_256_and_65536_values():
         stored.append(packer.pack(Counter(x)))
     assert packer.width == 2 and len(stored[-1]) == 4
     assert [packer.unpack(b).x for b in stored[::9999]] == list(range(0, 70_000, 9999))
+
+
+@pytest.mark.parametrize("make, props", TOYS)
+def test_packed_and_unpacked_storage_explore_alike(make, props):
+    m = make()
+    packed = explore(m, props, keep_graph=True)
+    plain = explore(m, props, keep_graph=True, pack=False)
+    assert list(packed.states) == list(plain.states)
+    assert [type(s) for s in packed.states] == [type(s) for s in plain.states]
+    assert list(packed.parent) == list(plain.parent) and packed.marks == plain.marks
+    assert {k: (h.state, h.via) for k, h in packed.hits.items()} == {
+        k: (h.state, h.via) for k, h in plain.hits.items()}

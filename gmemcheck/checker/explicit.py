@@ -400,6 +400,7 @@ def explore(
     hash_compaction: bool = False,
     workers: int = 1,
     chunk: int = 512,
+    pack: bool = True,
 ) -> Exploration:
     """Breadth-first search of ``model`` checking ``properties`` on the fly.
 
@@ -407,7 +408,9 @@ def explore(
     are evaluated here; liveness and recoverable properties need ``keep_graph`` and are
     judged afterwards (see :mod:`.liveness`). With ``stop_when_resolved`` the search
     stops as soon as every property given is resolved and no graph is wanted.
-    ``hash_compaction`` and ``workers`` are described in the module docstring.
+    ``hash_compaction`` and ``workers`` are described in the module docstring;
+    ``pack=False`` stores exact states as tuples (faster on a model whose steps cost
+    less than packing one state, larger: see bench/engine.py).
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
@@ -534,7 +537,7 @@ def explore(
     if not init_list:
         raise ModelError(f"model {model.name} has no initial state")
     cls = type(init_list[0])
-    if not compact and hasattr(cls, "_make") and hasattr(cls, "_fields"):
+    if not compact and pack and hasattr(cls, "_make") and hasattr(cls, "_fields"):
         def widen(convert: Callable[[bytes], bytes]) -> None:
             # Rewrite the stored keys in place: the search loop holds these objects.
             nonlocal narrow
