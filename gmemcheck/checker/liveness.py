@@ -25,12 +25,11 @@ one is the counterexample.
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Sequence
 
-import networkx as nx
-
-from .core import Kind, Property, Result, State, Trace, Verdict
+from .core import Kind, Property, Result, Trace, Verdict
 from .explicit import Exploration
 
 
@@ -49,42 +48,41 @@ def _fair_labels(exp: Exploration, names: tuple[str, ...]) -> list[int]:
 def check_leads_to(exp: Exploration, prop: Property, engine: str = "bfs") -> Verdict:
     """Judge a liveness property on the explored graph (see the module docstring)."""
     assert prop.kind is Kind.LIVENESS and prop.predicate is not None
-    q: Callable[[State], bool] = prop.predicate
-    p = prop.trigger
-    adj = exp.successors()
+    if exp.csr is None:
+        raise ValueError("the exploration was run without keeping the graph")
+    off, dst, lab = exp.csr
     n = len(exp.states)
     expanded = exp.expanded
-    states = exp.states
     fair = _fair_labels(exp, prop.fairness)
 
-    not_q = [not q(s) for s in states]
-    if p is None:
-        sources = [i for i in exp.initial if not_q[i]]
+    q = exp.mark(prop.name, "q", prop.predicate)
+    if prop.trigger is None:
+        sources = [i for i in exp.initial if not q[i]]
     else:
-        sources = [i for i in range(n) if not_q[i] and p(states[i])]
+        trigger = prop.trigger
+        p = exp.mark(prop.name, "trigger", lambda s: trigger(s) and not prop.predicate(s))
+        sources = [i for i in range(n) if p[i] and not q[i]]
 
     # The not-Q region reachable from the sources through not-Q states; only expanded
     # states can be judged (a capped search leaves the frontier unknown).
-    region: set[int] = set()
+    inside = bytearray(n)
+    region: list[int] = []
     dq = deque(i for i in sources if i < expanded)
-    region.update(dq)
+    for i in dq:
+        inside[i] = 1
+    region.extend(dq)
     while dq:
         u = dq.popleft()
-        for v, _ in adj[u]:
-            if not_q[v] and v not in region and v < expanded:
-                region.add(v)
+        for e in range(off[u], off[u + 1]):
+            v = dst[e]
+            if not inside[v] and not q[v] and v < expanded:
+                inside[v] = 1
+                region.append(v)
                 dq.append(v)
 
-    g = nx.DiGraph()
-    g.add_nodes_from(region)
-    for u in region:
-        for v, _ in adj[u]:
-            if v in region:
-                g.add_edge(u, v)
-
     fair_sccs: list[set[int]] = []
-    for comp in nx.strongly_connected_components(g):
-        if _is_fair(comp, adj, fair, exp):
+    for comp in _sccs(region, inside, off, dst):
+        if _is_fair(comp, off, dst, lab, fair, exp):
             fair_sccs.append(comp)
 
     bound = "exhaustive" if exp.complete else (exp.cap or "partial")
@@ -97,34 +95,101 @@ def check_leads_to(exp: Exploration, prop: Property, engine: str = "bfs") -> Ver
     for ci, comp in enumerate(fair_sccs):
         for sid in comp:
             target[sid] = ci
-    trace = _lasso(exp, adj, sources, region, target, fair_sccs, fair)
+    adj = _Adj(off, dst, lab)
+    trace = _lasso(exp, adj, sources, inside, target, fair_sccs, fair)
     return Verdict(prop.name, prop.kind, Result.VIOLATED, engine, bound, trace=trace, stats=stats)
 
 
-def _enabled(u: int, adj: list[list[tuple[int, int]]]) -> set[int]:
-    return {lid for _, lid in adj[u]}
+class _Adj:
+    """``adj[u]``: the ``(dst, label id)`` pairs of state ``u`` in a CSR graph."""
+
+    def __init__(self, off: Sequence[int], dst: Sequence[int], lab: Sequence[int]) -> None:
+        self.off, self.dst, self.lab = off, dst, lab
+
+    def __getitem__(self, u: int) -> list[tuple[int, int]]:
+        a, b = self.off[u], self.off[u + 1]
+        return list(zip(self.dst[a:b], self.lab[a:b], strict=True))
 
 
-def _is_fair(comp: set[int], adj: list[list[tuple[int, int]]], fair: list[int],
-             exp: Exploration) -> bool:
+def _sccs(nodes: list[int], inside: bytearray, off: Sequence[int], dst: Sequence[int]
+          ) -> list[set[int]]:
+    """Strongly connected components of the subgraph induced by ``inside``
+    (iterative Tarjan, so deep graphs do not hit the recursion limit)."""
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    on_stack: set[int] = set()
+    stack: list[int] = []
+    out: list[set[int]] = []
+    counter = 0
+    for root in nodes:
+        if root in index:
+            continue
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        work = [(root, off[root])]
+        while work:
+            u, e = work[-1]
+            end = off[u + 1]
+            while e < end:
+                v = dst[e]
+                e += 1
+                if not inside[v]:
+                    continue
+                if v not in index:
+                    work[-1] = (u, e)
+                    index[v] = low[v] = counter
+                    counter += 1
+                    stack.append(v)
+                    on_stack.add(v)
+                    work.append((v, off[v]))
+                    break
+                if v in on_stack and index[v] < low[u]:
+                    low[u] = index[v]
+            else:
+                work.pop()
+                if work:
+                    w = work[-1][0]
+                    if low[u] < low[w]:
+                        low[w] = low[u]
+                if low[u] == index[u]:
+                    comp = set()
+                    while True:
+                        x = stack.pop()
+                        on_stack.discard(x)
+                        comp.add(x)
+                        if x == u:
+                            break
+                    out.append(comp)
+    return out
+
+
+def _is_fair(comp: set[int], off: Sequence[int], dst: Sequence[int], lab: Sequence[int],
+             fair: list[int], exp: Exploration) -> bool:
     if len(comp) == 1:
         (u,) = comp
-        if not adj[u]:
+        a, b = off[u], off[u + 1]
+        if a == b:
             # No enabled step: stutters forever unless the model calls it terminal.
             return u not in exp.terminal
-        if not any(v == u for v, _ in adj[u]):
+        if u not in dst[a:b]:
             return False
-    inside = {lid for u in comp for v, lid in adj[u] if v in comp}
+    inner = {lab[e] for u in comp for e in range(off[u], off[u + 1]) if dst[e] in comp}
     for f in fair:
-        if f in inside:
+        if f in inner:
             continue
-        if not any(f not in _enabled(u, adj) for u in comp):
+        if all(f in lab[off[u]:off[u + 1]] for u in comp):
             return False
     return True
 
 
-def _lasso(exp: Exploration, adj: list[list[tuple[int, int]]], sources: list[int],
-           region: set[int], target: dict[int, int], sccs: list[set[int]],
+def _enabled(u: int, adj: _Adj) -> set[int]:
+    return {lid for _, lid in adj[u]}
+
+
+def _lasso(exp: Exploration, adj: _Adj, sources: list[int],
+           region: bytearray, target: dict[int, int], sccs: list[set[int]],
            fair: list[int]) -> Trace:
     """Shortest stem (initial state -> a source -> inside the region -> a fair SCC)
     followed by a cycle through that SCC visiting one witness per fair action."""
@@ -156,7 +221,7 @@ def _lasso(exp: Exploration, adj: list[list[tuple[int, int]]], sources: list[int
                 if v in source_set and (v, 1) not in prev:
                     prev[(v, 1)] = (nxt, -1)
                     dq.append((v, 1))
-            elif v in region and (v, 1) not in prev:
+            elif region[v] and (v, 1) not in prev:
                 prev[(v, 1)] = (node, lid)
                 dq.append((v, 1))
     assert goal is not None, "a fair SCC was found but no stem reaches it"
@@ -210,7 +275,7 @@ def _lasso(exp: Exploration, adj: list[list[tuple[int, int]]], sources: list[int
     return Trace(exp.states[init], tuple(steps), loop=loop_index)
 
 
-def _path_in(adj: list[list[tuple[int, int]]], comp: set[int], a: int, b: int
+def _path_in(adj: _Adj, comp: set[int], a: int, b: int
              ) -> list[tuple[int, int, int]]:
     if a == b:
         return []
@@ -238,23 +303,36 @@ def _path_in(adj: list[list[tuple[int, int]]], comp: set[int], a: int, b: int
 def check_recoverable(exp: Exploration, prop: Property, engine: str = "bfs") -> Verdict:
     """AG EF predicate: every reachable (expanded) state can reach a predicate state."""
     assert prop.kind is Kind.RECOVERABLE and prop.predicate is not None
-    adj = exp.successors()
+    if exp.csr is None:
+        raise ValueError("the exploration was run without keeping the graph")
+    off, dst, lab = exp.csr
     n = len(exp.states)
-    avoid = {i for i, a in enumerate(exp.model.actions) if a.name in prop.avoid}
-    radj: list[list[int]] = [[] for _ in range(n)]
-    for u in range(n):
-        for v, lid in adj[u]:
-            if exp.labels[lid][0] not in avoid:
-                radj[v].append(u)
-    good = [False] * n
-    dq = deque(i for i in range(n) if prop.predicate(exp.states[i]))
-    for i in dq:
-        good[i] = True
+    avoid_actions = {i for i, a in enumerate(exp.model.actions) if a.name in prop.avoid}
+    keep = bytearray(0 if ai in avoid_actions else 1 for ai, _ in exp.labels)
+    # The reverse graph (without avoided steps) in CSR form: count, prefix-sum, fill.
+    rcount = array("i", bytes(4 * (n + 1)))
+    src = array("i")
+    for u in range(len(off) - 1):
+        src.extend([u] * (off[u + 1] - off[u]))
+    for e, v in enumerate(dst):
+        if keep[lab[e]]:
+            rcount[v + 1] += 1
+    for i in range(n):
+        rcount[i + 1] += rcount[i]
+    fill = array("i", rcount)
+    rsrc = array("i", bytes(4 * rcount[n]))
+    for e, v in enumerate(dst):
+        if keep[lab[e]]:
+            rsrc[fill[v]] = src[e]
+            fill[v] += 1
+    good = bytearray(exp.mark(prop.name, "goal", prop.predicate))
+    dq = deque(i for i in range(n) if good[i])
     while dq:
         v = dq.popleft()
-        for u in radj[v]:
+        for j in range(rcount[v], rcount[v + 1]):
+            u = rsrc[j]
             if not good[u]:
-                good[u] = True
+                good[u] = 1
                 dq.append(u)
     bound = "exhaustive" if exp.complete else (exp.cap or "partial")
     # ids are in BFS order, so the first bad id has a shortest path. A state on the
@@ -266,7 +344,7 @@ def check_recoverable(exp: Exploration, prop: Property, engine: str = "bfs") -> 
     if bad is None:
         result = Result.HOLDS if exp.complete else Result.HOLDS_BOUNDED
         return Verdict(prop.name, prop.kind, result, engine, bound, stats={"states": n})
-    if not exp.complete and not _closed_under_expansion(adj, bad, exp.expanded):
+    if not exp.complete and not _closed_under_expansion(off, dst, bad, exp.expanded):
         return Verdict(prop.name, prop.kind, Result.HOLDS_BOUNDED, engine, bound,
                        stats={"states": n}, reason="a stuck state may recover beyond the cap")
     trace = exp.trace_to(bad)
@@ -274,7 +352,8 @@ def check_recoverable(exp: Exploration, prop: Property, engine: str = "bfs") -> 
                    stats={"states": n}, reason="no path from the last state reaches the goal")
 
 
-def _closed_under_expansion(adj: list[list[tuple[int, int]]], start: int, expanded: int) -> bool:
+def _closed_under_expansion(off: Sequence[int], dst: Sequence[int], start: int,
+                            expanded: int) -> bool:
     """Every state reachable from ``start`` was expanded (so its future is known)."""
     seen = {start}
     dq = deque([start])
@@ -282,9 +361,9 @@ def _closed_under_expansion(adj: list[list[tuple[int, int]]], start: int, expand
         u = dq.popleft()
         if u >= expanded:
             return False
-        for v, _ in adj[u]:
+        for e in range(off[u], off[u + 1]):
+            v = dst[e]
             if v not in seen:
                 seen.add(v)
                 dq.append(v)
     return True
-

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .core import EngineBug, Kind, Property, Result, Verdict
-from .explicit import Caps, Exploration, explore
+from .explicit import Caps, Compaction, Exploration, explore
 from .liveness import check_leads_to, check_recoverable
 from .replay import ReplayError, replay
 from .simulate import simulate
@@ -83,7 +83,25 @@ def verdicts_from_exploration(exp: Exploration, props: Sequence[Property], engin
             out.append(check_recoverable(exp, p, engine))
         else:  # pragma: no cover - enum is closed
             raise AssertionError(p.kind)
+    if exp.compaction is not None:
+        for v in out:
+            weaken_for_compaction(v, exp.compaction)
     return out
+
+
+def weaken_for_compaction(v: Verdict, comp: Compaction) -> None:
+    """A hash-compacted search may have missed states (two states with one
+    fingerprint), so nothing that rests on having seen every state is stronger than
+    bounded: "holds" becomes "holds up to the bound", "unreachable" and "cannot
+    recover" become inconclusive. A replayed violation or witness is real. The bound
+    and the reason name the mode and the probability of a missed state."""
+    v.bound = f"{v.bound}, hash compaction"
+    v.stats["hash_compaction"] = {"bits": comp.bits, "probability": comp.probability}
+    if v.result is Result.HOLDS and v.trace is None:
+        v.result = Result.HOLDS_BOUNDED
+    elif v.result is Result.VIOLATED and v.kind in (Kind.REACHABLE, Kind.RECOVERABLE):
+        v.result = Result.INCONCLUSIVE
+    v.reason = "; ".join(r for r in (v.reason, comp.describe()) if r)
 
 
 def steps(n: int) -> str:
@@ -119,16 +137,24 @@ def check(
     walk_depth: int = 50,
     seed: int = 0,
     keep_graph: bool = False,
+    hash_compaction: bool = False,
+    workers: int = 1,
 ) -> CheckRun:
     """Check ``props`` on ``model`` with the explicit engine (``bfs``) or random walks
-    (``simulate``), replaying every trace before returning it."""
+    (``simulate``), replaying every trace before returning it. ``hash_compaction``
+    and ``workers`` are options of the explicit engine (see :mod:`.explicit`)."""
     t0 = time.perf_counter()
     if engine == "bfs":
-        exp = explore(model, props, caps, keep_graph=keep_graph, progress=progress)
+        exp = explore(model, props, caps, keep_graph=keep_graph, progress=progress,
+                      hash_compaction=hash_compaction, workers=workers)
         verdicts = verdicts_from_exploration(exp, props)
         run = CheckRun(verdicts, "bfs", len(exp.states), exp.transitions,
                        max(exp.depth) if exp.depth else 0, 0.0, exp.complete,
                        exp.coverage(), exp)
+        if exp.compaction is not None:
+            run.notes.append(exp.compaction.describe())
+        if workers > 1:
+            run.notes.append(f"{workers} worker processes")
     elif engine == "simulate":
         sim = simulate(model, list(props), walks, walk_depth, seed)
         run = CheckRun(sim.verdicts, "simulate", sim.distinct, sim.steps, walk_depth, 0.0,

@@ -1,0 +1,137 @@
+"""The explicit engine against another checkout of gmemcheck (for example the commit
+before an engine change), on the presets, with every property checked (the work of
+`gmemcheck check` minus writing trace files).
+
+Prints per preset and per tree: distinct states, distinct states per second (wall and
+CPU), the CPU seconds of the process and its worker processes, and the speed-up ratio
+of this tree over the other. The machine is shared and noisy, so runs of the two trees
+are interleaved, repeated, and the median taken; the CPU ratio is the steadier figure.
+With ``--memory`` it also prints bytes per stored state: the tracemalloc peak during
+the search divided by the distinct states (a separate run, tracemalloc slows it down).
+With ``--pages4`` it runs the given presets at ``pages_per_huge = 4`` under a time cap
+and prints the states reached.
+
+    git -C /work/main worktree add /tmp/base adc740b
+    python3 bench/explicit.py --base /tmp/base rfc-thp --memory
+    python3 bench/explicit.py --base /tmp/base --matrix
+    python3 bench/explicit.py --pages4 --seconds 300 --hash-compaction mainline-6.13 hugetlb
+
+Targets (issue 14): rfc-thp at least 5x, the full matrix at least 3x, at most 300
+bytes per stored state, and mainline-6.13 and hugetlb at 4 pages exhaustive within 5
+minutes and 8 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1]
+
+CHILD = r"""
+import json, resource, sys, time, tracemalloc, gc
+from gmemcheck import properties
+from gmemcheck.checker.explicit import Caps
+from gmemcheck.checker.run import check
+from gmemcheck.model import apply_overrides, build, load_preset
+preset, sets, opts = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+memory = sys.argv[4] == "1"
+m = build(apply_overrides(load_preset(preset), sets))
+props = properties.for_model(m)
+caps = Caps(max_seconds=opts.pop("seconds")) if "seconds" in opts else None
+gc.collect()
+if memory:
+    tracemalloc.start()
+t0, c0 = time.perf_counter(), time.process_time()
+run = check(m, props, caps=caps, **opts)
+wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+peak = tracemalloc.get_traced_memory()[1] if memory else 0
+print(json.dumps({"states": run.states, "transitions": run.transitions, "wall": wall,
+                  "cpu": cpu + kids.ru_utime + kids.ru_stime, "master_cpu": cpu,
+                  "complete": run.complete, "peak": peak,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "verdicts": [v.outcome for v in run.verdicts]}))
+"""
+
+
+def run_child(tree: Path, preset: str, sets: list[str], opts: dict, memory: bool = False
+              ) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    out = subprocess.run([sys.executable, "-c", CHILD, preset, json.dumps(sets),
+                          json.dumps(opts), "1" if memory else "0"],
+                         capture_output=True, text=True, env=env, cwd=tree)
+    if out.returncode != 0:
+        raise SystemExit(f"{tree} {preset}: {out.stderr.strip().splitlines()[-1]}")
+    return json.loads(out.stdout)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("presets", nargs="*")
+    ap.add_argument("--base", type=Path, help="another checkout to compare with")
+    ap.add_argument("--matrix", action="store_true", help="every built-in preset")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--memory", action="store_true", help="also bytes per stored state")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--hash-compaction", action="store_true")
+    ap.add_argument("--pages4", action="store_true", help="pages_per_huge=4 under a time cap")
+    ap.add_argument("--seconds", type=float, default=300.0, help="time cap of --pages4 runs")
+    a = ap.parse_args()
+    sys.path.insert(0, str(HERE))
+    from gmemcheck.model import builtin_presets
+
+    presets = a.presets or (builtin_presets() if a.matrix else ["rfc-thp"])
+    opts: dict = {}
+    if a.workers > 1:
+        opts["workers"] = a.workers
+    if a.hash_compaction:
+        opts["hash_compaction"] = True
+    if a.pages4:
+        for p in presets:
+            d = run_child(HERE, p, ["pages_per_huge=4"], dict(opts, seconds=a.seconds))
+            what = "exhaustive" if d["complete"] else f"capped at {a.seconds:g}s"
+            print(f"{p} pages_per_huge=4 {opts or ''}: {d['states']:,} states ({what}), "
+                  f"{d['states'] / d['wall']:,.0f} states/s, peak RSS {d['rss_mb']:,.0f} MB")
+        return
+    trees = [("new", HERE)] + ([("base", a.base)] if a.base else [])
+    print(f"options: {opts or 'default (exact, one process)'}; median of {a.repeat}")
+    print(f"{'preset':<26} {'tree':<5} {'states':>9} {'states/s':>9} {'cpu st/s':>9} "
+          f"{'wall s':>7} {'cpu s':>7} {'B/state':>8}")
+    tot = {t: [0.0, 0.0] for t, _ in trees}
+    for p in presets:
+        runs: dict[str, list[dict]] = {t: [] for t, _ in trees}
+        for _ in range(a.repeat):
+            for t, tree in trees:
+                runs[t].append(run_child(tree, p, [], opts if t == "new" else {}))
+        med = {}
+        for t, tree in trees:
+            wall = statistics.median(r["wall"] for r in runs[t])
+            cpu = statistics.median(r["cpu"] for r in runs[t])
+            n = runs[t][0]["states"]
+            bps = ""
+            if a.memory:
+                m = run_child(tree, p, [], opts if t == "new" else {}, memory=True)
+                bps = f"{m['peak'] / n:,.0f}"
+            med[t] = (wall, cpu, runs[t][0]["verdicts"], n)
+            tot[t][0] += wall
+            tot[t][1] += cpu
+            print(f"{p:<26} {t:<5} {n:>9,} {n / wall:>9,.0f} {n / cpu:>9,.0f} {wall:>7.2f} "
+                  f"{cpu:>7.2f} {bps:>8}")
+        if a.base:
+            same = med["new"][2:] == med["base"][2:]
+            print(f"{'':<26} speed-up wall {med['base'][0] / med['new'][0]:.2f}x, "
+                  f"cpu {med['base'][1] / med['new'][1]:.2f}x; same states and verdicts: "
+                  f"{same}")
+    if a.base and len(presets) > 1:
+        print(f"{'all':<26} speed-up wall {tot['base'][0] / tot['new'][0]:.2f}x, "
+              f"cpu {tot['base'][1] / tot['new'][1]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
