@@ -145,6 +145,13 @@ def make_parser() -> Parser:
     c.add_argument("--max-states", type=positive_int, help="cap on distinct states")
     c.add_argument("--max-depth", type=positive_int, help="cap on search depth")
     c.add_argument("--max-seconds", type=positive_float, help="cap on wall time per preset")
+    c.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="bfs: N processes compute successors and predicates (same states, "
+                   "verdicts and traces as one)")
+    c.add_argument("--hash-compaction", action="store_true",
+                   help="bfs: keep 64-bit fingerprints instead of states (as TLC does); "
+                   "every verdict says so with the probability of a missed state, and "
+                   "what rests on a complete search is at most bounded")
     c.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override an axis or bound of the preset for this run (repeatable)")
     c.add_argument("--format", default="text", choices=("text", "json", "junit"))
@@ -233,7 +240,7 @@ def _where_to_write(a: argparse.Namespace, cfgs: list[Any]) -> list[tuple[Path |
         out = Path(a.out)
         if _same(out, committed):
             for cfg in cfgs:
-                why = not_pinned(cfg, a.engine, a.plugins)
+                why = not_pinned(cfg, a.engine, a.plugins, getattr(a, "hash_compaction", False))
                 if why:
                     raise UsageError(f"gmemcheck check: --out {a.out}: the committed traces "
                                      f"are written only by the pinned run of each built-in "
@@ -242,7 +249,7 @@ def _where_to_write(a: argparse.Namespace, cfgs: list[Any]) -> list[tuple[Path |
         return [(out, "") for _ in cfgs]
     res: list[tuple[Path | None, str]] = []
     for cfg in cfgs:
-        why = not_pinned(cfg, a.engine, a.plugins)
+        why = not_pinned(cfg, a.engine, a.plugins, getattr(a, "hash_compaction", False))
         res.append((committed, "") if why is None else (SCRATCH_DIR, why))
     return res
 
@@ -367,7 +374,7 @@ def cmd_check(a: argparse.Namespace) -> int:
             try:
                 pr = compute_preset(cfg, a.props, a.engine, caps,
                                     progress if show_progress else None, a.walks, walk_depth,
-                                    a.seed, sym)
+                                    a.seed, sym, a.workers, a.hash_compaction)
             except MemoryError:
                 if not a.max_memory:
                     raise

@@ -58,7 +58,8 @@ def is_builtin(cfg: Config) -> bool:
         return False
 
 
-def not_pinned(cfg: Config, engine: str, plugins: list[str] | None = None) -> str | None:
+def not_pinned(cfg: Config, engine: str, plugins: list[str] | None = None,
+               hash_compaction: bool = False) -> str | None:
     """Why a run of ``cfg`` does not reproduce the committed counterexamples of its
     preset (None when it does: a built-in preset as committed, no --set, no --plugin,
     the engine of its pinned verdicts)."""
@@ -71,6 +72,8 @@ def not_pinned(cfg: Config, engine: str, plugins: list[str] | None = None) -> st
         return "--plugin changes the model"
     if engine not in ("bfs", "strongest"):
         return f"--engine {engine} is not the engine of the pinned verdicts (bfs)"
+    if hash_compaction:
+        return "--hash-compaction may miss states, so its traces need not be the shortest"
     return None
 
 
@@ -406,9 +409,11 @@ def use_window(prove_at: int) -> bool:
 def run_preset(cfg: Config, names: list[str] | None, engine: str, caps: Caps,
                out: Path | None, progress: Callable[[dict[str, Any]], None] | None = None,
                walks: int = 100, depth: int = 50, seed: int = 0,
-               sym: SymOpts | None = None) -> PresetRun:
+               sym: SymOpts | None = None, workers: int = 1,
+               hash_compaction: bool = False) -> PresetRun:
     """Check ``cfg``; with ``out``, also write its trace files (:func:`write_run`)."""
-    pr = compute_preset(cfg, names, engine, caps, progress, walks, depth, seed, sym)
+    pr = compute_preset(cfg, names, engine, caps, progress, walks, depth, seed, sym,
+                        workers, hash_compaction)
     if out is not None:
         write_run(pr, out)
     return pr
@@ -417,8 +422,11 @@ def run_preset(cfg: Config, names: list[str] | None, engine: str, caps: Caps,
 def compute_preset(cfg: Config, names: list[str] | None, engine: str, caps: Caps,
                    progress: Callable[[dict[str, Any]], None] | None = None,
                    walks: int = 100, depth: int = 50, seed: int = 0,
-                   sym: SymOpts | None = None) -> PresetRun:
-    """The verdicts of ``cfg``; the trace files to write are kept in ``pending``."""
+                   sym: SymOpts | None = None, workers: int = 1,
+                   hash_compaction: bool = False) -> PresetRun:
+    """The verdicts of ``cfg``; the trace files to write are kept in ``pending``.
+    ``workers`` and ``hash_compaction`` go to the explicit engine
+    (:func:`.checker.run.check`)."""
     from .plugins import PluginError, check_contract, used_by
 
     sym = sym or SymOpts()
@@ -445,7 +453,8 @@ def compute_preset(cfg: Config, names: list[str] | None, engine: str, caps: Caps
                              target if windowed else None)
     else:
         run = check(model, props, engine="bfs" if engine == "strongest" else engine,
-                    caps=caps, progress=progress, walks=walks, walk_depth=depth, seed=seed)
+                    caps=caps, progress=progress, walks=walks, walk_depth=depth, seed=seed,
+                    hash_compaction=hash_compaction, workers=workers)
         if engine == "strongest" and run.complete:
             strongest(model, props, run, sym)
     pr = PresetRun(cfg.name, cfg.description, run.engine, run.states, run.transitions,

@@ -282,3 +282,26 @@ def test_file_names_are_deterministic(capsys, tmp_path):
     assert names == ["host-never-writes-guest-owned.itf.json",
                      "host-never-writes-guest-owned.txt",
                      "prepared-agrees-with-rmp.itf.json", "prepared-agrees-with-rmp.txt"]
+
+
+def test_workers_and_hash_compaction_flags_reach_the_engine(capsys):
+    """--workers 2 gives the single-process verdicts and state count; --hash-compaction
+    names itself in every verdict, is never 'holds', and is not a pinned run (its
+    traces go to the scratch directory, never to counterexamples/)."""
+    code, out, _ = run(capsys, "check", "--config", "pb-bitmap", "--workers", "2",
+                       "--format", "json", "--no-write")
+    res = json.loads(out)["results"]
+    assert code == 0 and {r["states"] for r in res} == {22369}
+    assert all(r["outcome"] == r["expected"] or r["outcome"] == "n/a" for r in res)
+    code, out, _ = run(capsys, "check", "--config", "mainline-6.13", "--hash-compaction",
+                       "-p", "host-never-writes-guest-owned", "-p", "reach-psmash",
+                       "--format", "json", "--no-write")
+    res = {r["property"]: r for r in json.loads(out)["results"]}
+    assert code == 2
+    assert res["host-never-writes-guest-owned"]["outcome"] == "holds_bounded"
+    assert res["reach-psmash"]["outcome"] == "inconclusive"
+    assert all("hash compaction" in r["bound"] for r in res.values())
+    from gmemcheck.model import load_preset
+    from gmemcheck.runner import not_pinned
+    assert "hash-compaction" in (not_pinned(load_preset("rfc-thp"), "bfs", [], True) or "")
+    assert not_pinned(load_preset("rfc-thp"), "bfs", [], False) is None
