@@ -11,7 +11,7 @@ the search divided by the distinct states (a separate run, tracemalloc slows it 
 With ``--pages4`` it runs the given presets at ``pages_per_huge = 4`` under a time cap
 and prints the states reached.
 
-    git -C /work/main worktree add /tmp/base adc740b
+    git worktree add /tmp/base adc740b      # the commit before the engine change
     python3 bench/explicit.py --base /tmp/base rfc-thp --memory
     python3 bench/explicit.py --base /tmp/base --matrix
     python3 bench/explicit.py --pages4 --seconds 300 --hash-compaction mainline-6.13 hugetlb
