@@ -284,10 +284,13 @@ def add_action(name: str, builder: Callable[..., Action | None], *, thread: str 
     if not name.isidentifier():
         raise ValueError(f"action {name!r}: not a valid name")
 
+    origin = _origin
+
     def checked(k: Any) -> Action | None:
         a = builder(k)
         if a is not None and a.name != name:
-            raise ValueError(f"action {name!r}: its builder made an action named {a.name!r}")
+            raise _registry.ConflictError(f"action {name!r} ({_registry.origin_name(origin)}): "
+                                          f"its builder made an action named {a.name!r}")
         return a
 
     _registry.action(name, _origin)(checked)
@@ -299,10 +302,12 @@ def add_step(name: str, fn: Callable[..., Any], doc: str) -> None:
     _registry.add_step(name, fn, doc, _origin)
 
 
-def add_choice(name: str, values: Iterable[Any], doc: str, actions: Iterable[str]) -> Choice:
+def add_choice(name: str, values: Iterable[Any], doc: str, actions: Iterable[str],
+               when: Callable[[Any], bool] | None = None) -> Choice:
     """A documented nondeterministic choice: each action in ``actions`` gets one more
-    argument ``name`` ranging over ``values`` (the first is the ordinary outcome), and
-    any step it runs reads the outcome with ``w.choose(name)``."""
+    argument ``name`` ranging over ``values`` (the first is the ordinary outcome), in
+    the designs where ``when(k)`` is true (all designs without ``when``); any step the
+    action runs reads the outcome with ``w.choose(name)``."""
     vals = tuple(values)
     acts = tuple(actions)
     if not name.isidentifier():
@@ -318,7 +323,7 @@ def add_choice(name: str, values: Iterable[Any], doc: str, actions: Iterable[str
             raise ValueError(f"choice {name!r}: unknown action {a!r}")
     if not acts:
         raise ValueError(f"choice {name!r}: names no action")
-    c = Choice(name, vals, doc, acts, _origin)
+    c = Choice(name, vals, doc, acts, _origin, when)
     _registry.CHOICES[name] = c
     return c
 

@@ -140,3 +140,152 @@ def test_second_vcpu_example_matches_its_pins():
     assert {r["property"]: r["outcome"] for r in d["results"]
             if r["outcome"] != "n/a"} == verdicts
     assert verdicts["reach-vcpu1-ref-keeps-folio"] == "holds"
+
+
+# ---------------------------------------------------------------- load and build errors
+HEADER = "from gmemcheck.api import *\n"
+
+
+@pytest.mark.parametrize("body, expect", [
+    ('add_field("x", "global", domain=(0, 1), initial=0)',
+     "field 'x': unknown field type 'global' (one of page, region, scalar, thread)"),
+    ('add_field("x", "page", domain=(), initial=0)', "field 'x': bad domain ()"),
+    ('add_field("x", "scalar", domain=(0.5, 1.5), initial=0.5)',
+     "field 'x': bad domain value 0.5"),
+    ('add_field("x", "scalar", domain=(0, 1), initial=2)',
+     "field 'x': initial value 2 is not in its domain (0, 1)"),
+    ('add_field("order", "page", domain=(0, 1), initial=0)',
+     "field 'order' is already declared (built-in)"),
+    ('add_field("x", "thread", thread="nobody", domain=(0,), initial=0)',
+     "unknown thread 'nobody'"),
+    ('add_thread("t", "d", pcs=())', "thread 't': bad domain ()"),
+    ('add_action("kvm_tdp_mmu_map", lambda k: None)', "action 'kvm_tdp_mmu_map' already "
+     "exists: replace it with add_value(..., actions=...) or extend it with add_action"),
+    ('add_action("x", lambda k, p: p, wraps=True)', "wraps unknown action 'x'"),
+    ('add_choice("c", (True,), "d", actions=["kvm_gmem_get_pfn"])',
+     "choice 'c': bad domain (True,)"),
+    ('add_choice("c", (False, True), "d", actions=["nope"])', "choice 'c': unknown action "
+     "'nope'"),
+    ('add_value("snp_prepare", "x", "d", steps={}, wraps=("kvm_arch_gmem_prepare",))',
+     "wraps 'kvm_arch_gmem_prepare', which it does not supply"),
+])
+def test_declaration_errors_name_the_file(tmp_path, body, expect):
+    f = tmp_path / "series.py"
+    f.write_text(HEADER + body + "\n")
+    line = error_line(cli("check", "--plugin", str(f), "--config", "mainline-6.13",
+                          "-p", "no-deadlock", "--no-write"))
+    assert "series.py" in line and expect in line, line
+
+
+def _prep(name: str, wraps: bool) -> str:
+    if wraps:
+        return (f"def {name}(k, prev, w, pfn, mo):\n"
+                f"    w.event('{name}')\n"
+                f"    prev(w, pfn, mo)\n")
+    return f"def {name}(k, w, pfn, mo):\n    w.event('{name}')\n"
+
+
+def _two_axes(wraps_b: bool) -> str:
+    return (HEADER + _prep("a_prep", False) + _prep("b_prep", wraps_b)
+            + 'add_axis("series_a", "d", {"off": ("d", {}, {}), "on": ("d", '
+              '{"kvm_arch_gmem_prepare": a_prep}, {})})\n'
+            + 'add_axis("series_b", "d", {"off": ("d", {}, {}), "on": ("d", '
+              f'{{"kvm_arch_gmem_prepare": b_prep}}, {{}}, {wraps_b})}})\n')
+
+
+def test_two_values_replacing_one_step_are_refused_naming_both(tmp_path):
+    f = tmp_path / "series.py"
+    f.write_text(_two_axes(False))
+    line = error_line(cli("check", "--plugin", str(f), "--config", "mainline-6.13", "--set",
+                          "series_a=on", "--set", "series_b=on", "-p", "no-deadlock",
+                          "--no-write"))
+    assert ("step kvm_arch_gmem_prepare is replaced by both series_a=on (plug-in" in line
+            and "series_b=on (plug-in" in line and "wraps=True" in line), line
+    # each alone is fine
+    p = cli("check", "--plugin", str(f), "--config", "mainline-6.13", "--set", "series_b=on",
+            "-p", "no-deadlock", "--no-write")
+    assert p.returncode == 0, p.stderr
+
+
+def test_a_wrapping_value_composes_with_the_one_it_wraps(tmp_path, isolated):
+    f = tmp_path / "series.py"
+    f.write_text(_two_axes(True))
+    plugins.load(f)
+    cfg = apply_overrides(load_preset("mainline-6.13"), ["series_a=on", "series_b=on"])
+    m = build(cfg, plugins.used_by(cfg.axes))
+    (init,) = m.init_states()
+    s = init._replace(launched=True)
+    (act,) = [a for a in m.actions if a.name == "kvm_gmem_get_pfn"]
+    events = act.explain(s, (0, True)).events
+    # b wraps a: b's event, then a's replacement (which does not call the built-in)
+    assert [e for e in events if e in ("a_prep", "b_prep")] == ["b_prep", "a_prep"]
+    plugins.check_contract(m)
+
+
+def test_an_action_smuggled_through_another_slot_is_refused(tmp_path):
+    f = tmp_path / "series.py"
+    f.write_text(HEADER + 'add_value("allocation", "x", "d", actions={"kvm_tdp_mmu_map": '
+                 'lambda k: make(k, "my_new_action", (), [()], lambda s, a: False, '
+                 'lambda k, w: None, frozenset(), "d")})\n')
+    line = error_line(cli("check", "--plugin", str(f), "--config", "mainline-6.13", "--set",
+                          "allocation=x", "-p", "no-deadlock", "--no-write"))
+    assert ("allocation=x (plug-in" in line and "builds an action named my_new_action in the "
+            "slot of action kvm_tdp_mmu_map: add a new action with add_action" in line), line
+
+
+def test_a_field_leaving_its_domain_is_refused(tmp_path):
+    f = tmp_path / "series.py"
+    f.write_text(HEADER + 'add_field("ticks", "scalar", domain=(0, 1), initial=0)\n'
+                 'add_action("tick", lambda k: make(k, "tick", (), [()], '
+                 'lambda s, a: s.ticks < 2, lambda k, w: w.put("ticks", w.get("ticks") + 1), '
+                 'frozenset({"ticks"}), "d"))\n')
+    line = error_line(cli("check", "--plugin", str(f), "--config", "mainline-6.13", "-p",
+                          "no-deadlock", "--no-write"))
+    assert "series.py" in line and "tick() leaves ticks = 2 is outside its domain" in line
+
+
+CHOICE = HEADER + """
+def prep(k, prev, w, pfn, mo):
+    if w.choose("arch_prepare_fails", (False, True)):
+        w.event("sev_gmem_prepare: rmp_make_private failed, error ignored (deliberate bug)")
+        return
+    prev(w, pfn, mo)
+
+add_choice("arch_prepare_fails", (False, True), "kvm_arch_gmem_prepare may fail",
+           actions=[ACTIONS], when=lambda k: k.axes["snp_prepare"] == "may-fail")
+add_value("snp_prepare", "may-fail", "sev_gmem_prepare whose failure is ignored",
+          steps={"kvm_arch_gmem_prepare": prep}, wraps=True)
+"""
+
+
+def test_a_choice_becomes_an_argument_and_its_trace_replays(tmp_path):
+    f = tmp_path / "series.py"
+    f.write_text(CHOICE.replace("ACTIONS", '"kvm_gmem_get_pfn"'))
+    out = tmp_path / "cx"
+    p = cli("check", "--plugin", str(f), "--config", "mainline-6.13", "--set",
+            "snp_prepare=may-fail", "-p", "private-mapping-implies-assigned", "--out",
+            str(out), "--format", "json")
+    assert p.returncode == 0, p.stderr
+    (r,) = json.loads(p.stdout)["results"]
+    assert r["outcome"] == "violated"
+    itf = out / "mainline-6.13" / "private-mapping-implies-assigned.itf.json"
+    doc = json.loads(itf.read_text())
+    steps = [(s["#meta"]["action"], s["#meta"]["args"]) for s in doc["states"][1:]]
+    assert ("kvm_gmem_get_pfn", {"gfn": 0, "huge_ok": True, "arch_prepare_fails": True}) \
+        in steps or ("kvm_gmem_get_pfn", {"gfn": 1, "huge_ok": True,
+                                          "arch_prepare_fails": True}) in steps, steps
+    rp = cli("replay", str(itf))
+    assert rp.returncode == 0 and "replays" in rp.stdout, rp.stderr
+    # the same design without the value: no extra argument, the pinned count
+    d = cli("check", "--plugin", str(f), "--config", "mainline-6.13", "-p", "no-deadlock",
+            "--no-write", "--format", "json")
+    assert json.loads(d.stdout)["presets"][0]["states"] == 11917
+
+
+def test_a_choice_its_action_does_not_carry_is_refused(tmp_path):
+    f = tmp_path / "series.py"
+    f.write_text(CHOICE.replace("ACTIONS", '"kvm_gmem_allocate"'))
+    line = error_line(cli("check", "--plugin", str(f), "--config", "mainline-6.13", "--set",
+                          "snp_prepare=may-fail", "-p", "no-deadlock", "--no-write"))
+    assert "series.py" in line and "kvm_gmem_get_pfn(" in line and \
+        "calls w.choose('arch_prepare_fails') but the action does not carry" in line, line

@@ -102,10 +102,10 @@ class GmemModel:
         for name, builder in ACTION_BUILDERS.items():
             over = overrides.get(name)
             if over is None:
-                a = builder(k)
+                a = _built(name, ACTION_ORIGIN.get(name, "built-in"), builder, k)
             else:
                 v, ob = over
-                a = ob(k) if not getattr(ob, "_wraps_base", False) else ob(k, builder)
+                a = _built(name, v.origin, ob, k, builder)
                 if a is not None:
                     base = builder(k)
                     allowed = {name} | ({base.name} if base is not None else set())
@@ -113,11 +113,17 @@ class GmemModel:
                         raise ConflictError(
                             f"{_who(v)} builds an action named {a.name} in the slot of "
                             f"action {name}: add a new action with add_action instead")
-            for wrapper, _origin in ACTION_WRAPPERS.get(name, ()):
-                a = wrapper(k, a)
+            for wrapper, origin in ACTION_WRAPPERS.get(name, ()):
+                before = a.name if a is not None else name
+                a = _built(name, origin, wrapper, k, a, wrap=True)
+                if a is not None and a.name != before:
+                    raise ConflictError(f"plug-in {origin_name(origin)}: its wrapper of "
+                                        f"action {name} renamed it {a.name}")
             if a is not None:
                 acts.append((name, a))
         for c in CHOICES.values():
+            if c.when is not None and not c.when(k):
+                continue
             acts = [(slot, with_choice(a, c) if slot in c.actions or a.name in c.actions
                      else a) for slot, a in acts]
         self.actions: list[Action] = [a for _, a in acts]
@@ -162,6 +168,24 @@ class GmemModel:
             if bad is not _NONE:
                 return f"{f.name} = {bad!r} is outside its domain"
         return None
+
+
+def _built(name: str, origin: str, builder: Any, k: Any, arg: Any = None,
+           wrap: bool = False) -> Any:
+    """Call an action builder; a plug-in's builder that raises is reported in one line."""
+    try:
+        if wrap:
+            return builder(k, arg)
+        if getattr(builder, "_wraps_base", False):
+            return builder(k, arg)
+        return builder(k)
+    except ConflictError:
+        raise
+    except Exception as e:
+        if origin == "built-in":
+            raise
+        raise ConflictError(f"plug-in {origin_name(origin)}: building action {name} raised "
+                            f"{type(e).__name__}: {e}") from None
 
 
 def _chain(prev_builder: Any, wrapper: Any) -> Any:

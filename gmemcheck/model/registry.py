@@ -105,6 +105,7 @@ class Choice:
     doc: str
     actions: tuple[str, ...]
     origin: str = "built-in"
+    when: Callable[[Any], bool] | None = None  # the designs that have it (None: all)
 
 
 CHOICES: dict[str, Choice] = {}
