@@ -289,3 +289,22 @@ def test_a_choice_its_action_does_not_carry_is_refused(tmp_path):
                           "snp_prepare=may-fail", "-p", "no-deadlock", "--no-write"))
     assert "series.py" in line and "kvm_gmem_get_pfn(" in line and \
         "calls w.choose('arch_prepare_fails') but the action does not carry" in line, line
+
+
+def test_the_api_exports_what_a_series_needs_and_documents_it():
+    import re
+
+    import gmemcheck.api as api
+
+    needed = {"rmp_make_private", "rmp_make_shared", "rmpupdate", "psmash",
+              "adjust_direct_map", "zap", "put_extra_ref", "free_frames", "merge",
+              "safe_refcount", "make", "huge_attempt", "HOST_NONE", "HOST_MAPPED", "HOST_GUP",
+              "HOST_PINNED", "OP_PUNCH", "OP_POPULATE", "EAGAIN", "ENOMEM", "EEXIST",
+              "EINVAL", "EIO", "add_field", "add_thread", "add_lock", "add_action",
+              "add_choice", "add_step", "extend_action"}
+    assert needed <= set(api.__all__)
+    doc = (ROOT / "docs" / "api.md").read_text()
+    documented = set(re.findall(r"`([A-Za-z_][A-Za-z_0-9]*)", doc))
+    assert set(api.__all__) - documented == set()
+    for n in api.__all__:
+        assert hasattr(api, n), n

@@ -53,16 +53,17 @@ THREADS["vmm"] = Thread("vmm", "the VMM: ioctls and fallocate, one at a time", "
 # wraps one without rewriting the action and its modifies set).
 add_step("kvm_gmem_get_pfn", gmem.get_pfn,
          "guest_memfd.c:kvm_gmem_get_pfn, the body of the vCPU fault's first step: get the "
-         "folio, prepare it, take the reference the fault holds (k, w, gfn, huge_ok)")
+         "folio, prepare it, take the reference the fault holds (k, w, gfn, huge_ok; DOMAIN.md §2.9)")
 add_step("kvm_mmu_max_mapping_level", kvm.max_mapping_huge,
          "mmu.c:kvm_mmu_max_mapping_level for a private fault: True when the gfn may be "
-         "mapped with a huge SPTE, False for 4K (k, s, gfn; reads the state)")
+         "mapped with a huge SPTE, False for 4K (k, s, gfn; reads the state; §1.3, §2.12)")
 add_step("kvm_vm_set_mem_attributes", kvm.set_memory_attributes,
          "kvm_main.c:kvm_vm_set_mem_attributes for one gfn: zap, change the attribute "
-         "(k, w, gfn, private)")
+         "(k, w, gfn, private; §2.14)")
 add_step("kvm_gmem_convert", hugetlb.convert,
-         "in-place conversion of one gfn (guest_memfd conversion ioctl): split or merge, "
-         "RMP and host-mapping changes (k, w, gfn, private)")
+         "guest_memfd.c:kvm_gmem_convert (KVM_SET_MEMORY_ATTRIBUTES2) of one gfn: split "
+         "or merge, "
+         "RMP and host-mapping changes (k, w, gfn, private; §2.14 HT)")
 
 
 def make(k: Any, name: str, params: tuple[str, ...], domain: list[tuple[Any, ...]],

@@ -86,7 +86,7 @@ class Kernel:
 
 @step("extra_refs", "mm/huge_memory.c:can_split_folio: the references to the folio on "
       "[lo, hi) beyond the page cache's and the caller's (k, s, lo, hi; a plug-in thread "
-      "holding a folio reference wraps this step)")
+      "holding a folio reference wraps this step; DOMAIN.md §1.1, §3.2)")
 def extra_refs(k: Any, s: Any, lo: int, hi: int) -> int:
     """References to the folio on frames ``[lo, hi)`` other than the page cache's
     and the caller's (mm/huge_memory.c:can_split_folio counts these as the
