@@ -53,7 +53,8 @@ THREADS["vmm"] = Thread("vmm", "the VMM: ioctls and fallocate, one at a time", "
 # wraps one without rewriting the action and its modifies set).
 add_step("kvm_gmem_get_pfn", gmem.get_pfn,
          "guest_memfd.c:kvm_gmem_get_pfn, the body of the vCPU fault's first step: get the "
-         "folio, prepare it, take the reference the fault holds (k, w, gfn, huge_ok; DOMAIN.md §2.9)")
+         "folio, prepare it, take the reference the fault holds "
+         "(k, w, gfn, huge_ok; DOMAIN.md §2.9)")
 add_step("kvm_mmu_max_mapping_level", kvm.max_mapping_huge,
          "mmu.c:kvm_mmu_max_mapping_level for a private fault: True when the gfn may be "
          "mapped with a huge SPTE, False for 4K (k, s, gfn; reads the state; §1.3, §2.12)")
