@@ -122,7 +122,7 @@ __all__ = [
     "RMP_4K", "RMP_NAMES", "RMP_PF", "RMP_SHARED", "STALE", "TD_POISON", "Thread",
     "USER_RMP_PF", "Work", "ZERO", "action_names", "add_action", "add_axis", "add_choice",
     "add_field", "add_lock", "add_property", "add_step", "add_thread", "add_value",
-    "extend_action",
+    "extend_action", "sym_region", "sym_set", "twinnable_steps",
     "adjust_direct_map", "attrs_mixed", "axis_values", "bools", "buddy_pieces",
     "can_fail_huge", "content_is_stale", "fault", "field_names", "folio_heads",
     "folio_span", "frames_free", "free_frames", "held_at", "held_span", "host_write",
@@ -157,9 +157,34 @@ def axis_values() -> dict[str, list[str]]:
 def add_value(axis: str, value: str, doc: str, source: str = "",
               steps: dict[str, Callable[..., Any]] | None = None,
               actions: dict[str, Callable[..., Action | None]] | None = None,
-              wraps: bool | tuple[str, ...] = False) -> None:
+              wraps: bool | tuple[str, ...] = False,
+              symbolic: dict[str, Callable[..., None]] | None = None) -> None:
+    """``symbolic`` maps a replaced step to its Z3 twin (``twinnable_steps()``): the
+    symbolic engines then accept the design, after checking automatically that the twin
+    and the Python body give the same successors."""
     _registry.value(axis, value, doc, source, steps, actions, origin=_origin,
-                    wraps=tuple(wraps) if isinstance(wraps, (list, tuple)) else wraps)
+                    wraps=tuple(wraps) if isinstance(wraps, (list, tuple)) else wraps,
+                    symbolic=symbolic)
+
+
+def twinnable_steps() -> dict[str, str]:
+    """The steps a plug-in may give a symbolic twin, with the twin's signature."""
+    return dict(_registry.TWINNABLE)
+
+
+def sym_set(w: Any, field: str, conds: list[Any], value: Any) -> None:
+    """In a symbolic twin: ``field[p] := value`` for every page position ``p`` where
+    ``conds[p]`` (a Z3 Bool) and the current path condition hold."""
+    from .symbolic.steps import assign, masked
+
+    assign(w, field, masked(w, conds), value)
+
+
+def sym_region(k: Any, p: int) -> int:
+    """In a symbolic twin: the huge region of page position ``p``."""
+    from .symbolic.steps import rnum
+
+    return rnum(k, p)
 
 
 def add_axis(name: str, doc: str, values: dict[str, tuple[Any, ...]], source: str = ""

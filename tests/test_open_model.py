@@ -308,3 +308,59 @@ def test_the_api_exports_what_a_series_needs_and_documents_it():
     assert set(api.__all__) - documented == set()
     for n in api.__all__:
         assert hasattr(api, n), n
+
+
+# ---------------------------------------------------------------- symbolic twins
+def test_a_twin_for_a_step_without_a_twin_slot_is_refused(tmp_path):
+    f = tmp_path / "series.py"
+    f.write_text(HEADER + "def prep(k, w, pfn, mo):\n    pass\n"
+                 'add_value("snp_prepare", "x", "d", steps={"kvm_arch_gmem_prepare": prep}, '
+                 'symbolic={"kvm_arch_gmem_prepare": lambda k, w, failed: None})\n')
+    line = error_line(cli("check", "--plugin", str(f), "--config", "mainline-6.13",
+                          "-p", "no-deadlock", "--no-write"))
+    assert "series.py" in line and "step 'kvm_arch_gmem_prepare' cannot take a symbolic " \
+        "twin (only rmp_make_shared_failed)" in line, line
+
+
+def test_a_twin_that_disagrees_with_its_python_body_fails_loudly(tmp_path):
+    ex = tmp_path / "ex"
+    ex.mkdir()
+    src = (ROOT / "examples" / "leak_on_failure.py").read_text()
+    bad = src.replace('    sym_set(w, "leaked", failed, True)', "    pass")
+    assert bad != src
+    (ex / "leak_on_failure.py").write_text(bad)
+    (ex / "leak-on-failure.toml").write_text(
+        (ROOT / "examples" / "leak-on-failure.toml").read_text())
+    line = error_line(cli("check", "--config", str(ex / "leak-on-failure.toml"), "--engine",
+                          "bmc", "--depth", "1", "-p", "freed-pages-are-shared",
+                          "--no-write"))
+    assert ("leak_on_failure.py: the symbolic twin of rmp_make_shared_failed disagrees with "
+            "its Python body (pages_per_huge=2, regions=1, after kvm_gmem_allocate(0, 2) -> "
+            "kvm_gmem_populate(1,) -> kvm_gmem_punch_hole(1, 1)): "
+            "truncate_inode_pages_range(True, False) successors differ in leaked") in line, line
+
+
+def test_the_leak_twin_agrees_and_the_design_gets_an_encoding(isolated):
+    from gmemcheck.symbolic import twins
+    from gmemcheck.symbolic.model import SymModel
+
+    plugins.load(ROOT / "examples" / "leak_on_failure.py")
+    cfg = load_preset(str(ROOT / "examples" / "leak-on-failure.toml"))
+    m = build(cfg, plugins.used_by(cfg.axes))
+    twins._CHECKED.discard(twins._key(m))
+    assert twins.check_twins(m) > 20
+    assert twins.check_twins(m) == 0  # once per design and process
+    assert SymModel(m).actions
+
+
+def test_plugin_actions_and_fields_stay_inconclusive_symbolically(isolated, tmp_path):
+    from gmemcheck.symbolic.model import NoEncoding, SymModel
+
+    f = tmp_path / "series.py"
+    f.write_text(HEADER + 'add_field("ticks", "scalar", domain=(0, 1), initial=0)\n')
+    plugins.load(f)
+    cfg = load_preset("mainline-6.13")
+    m = build(cfg, plugins.used_by(cfg.axes))
+    with pytest.raises(NoEncoding, match="field ticks comes from plug-in .*series.py and "
+                       "has no Z3 encoding"):
+        SymModel(m)

@@ -87,6 +87,7 @@ class GmemModel:
         self.extra_fields = tuple(f for f in self.fields if f.name not in BUILTIN_FIELDS)
         self.state_type = state_type(tuple(f.name for f in self.fields))
         acts: list[tuple[str, Action]] = []
+        touched: dict[str, str] = {}
         overrides: dict[str, tuple[Any, Any]] = {}
         for ax_name, ax in AXES.items():
             if ax.kind != "choice":
@@ -115,7 +116,11 @@ class GmemModel:
                             f"action {name}: add a new action with add_action instead")
             for wrapper, origin in ACTION_WRAPPERS.get(name, ()):
                 before = a.name if a is not None else name
+                prev = a
                 a = _built(name, origin, wrapper, k, a, wrap=True)
+                if a is not prev:
+                    touched[name] = f"action {name} is extended by plug-in " \
+                        f"{origin_name(origin)}"
                 if a is not None and a.name != before:
                     raise ConflictError(f"plug-in {origin_name(origin)}: its wrapper of "
                                         f"action {name} renamed it {a.name}")
@@ -124,10 +129,21 @@ class GmemModel:
         for c in CHOICES.values():
             if c.when is not None and not c.when(k):
                 continue
+            if c.origin != "built-in":
+                touched[f"choice {c.name}"] = f"choice {c.name} comes from plug-in " \
+                    f"{origin_name(c.origin)}"
             acts = [(slot, with_choice(a, c) if slot in c.actions or a.name in c.actions
                      else a) for slot, a in acts]
         self.actions: list[Action] = [a for _, a in acts]
         self.action_origin = {a.name: ACTION_ORIGIN.get(slot, "built-in") for slot, a in acts}
+        for a in self.actions:
+            o = self.action_origin[a.name]
+            if o != "built-in":
+                touched[a.name] = f"action {a.name} comes from plug-in {origin_name(o)}"
+        for f in self.extra_fields:
+            touched[f.name] = f"field {f.name} comes from plug-in {origin_name(f.origin)}"
+        # what a plug-in added that the Z3 encoding has no form for (empty: none)
+        self.symbolic_gaps: list[str] = list(touched.values())
         order = [DECLARED[n] for n in BUILTIN_SHOW_ORDER] + list(self.extra_fields)
         self._show = [f for f in order if f.render is not None or not f.shown_with]
 

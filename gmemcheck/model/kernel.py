@@ -57,6 +57,9 @@ class Kernel:
                 owner[s] = v
                 self.step_origin[s] = f"{name}={v.value}"
         self.steps = steps
+        # symbolic twins of the selected plug-in steps (registry.TWINNABLE)
+        self.sym_twins: dict[str, Any] = {
+            s: owner[s].symbolic[s] for s in owner if s in owner[s].symbolic}
         for s, fn in steps.items():
             setattr(self, s, bound.get(s) or functools.partial(fn, self))
 

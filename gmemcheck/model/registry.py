@@ -38,6 +38,8 @@ class AxisValue:
         return f"{self._axis}={self.value}"
 
     _axis: str = ""
+    # step -> its symbolic twin (see TWINNABLE), for the Z3 engines
+    symbolic: dict[str, Callable[..., Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -111,6 +113,17 @@ class Choice:
 CHOICES: dict[str, Choice] = {}
 
 
+# The steps whose symbolic twin a plug-in may supply, with the twin's signature: the Z3
+# encoding calls the twin where it would run the step. ``w`` is the symbolic work
+# (gmemcheck.symbolic.work.SW), ``failed[p]`` a Z3 Bool per page position.
+TWINNABLE: dict[str, str] = {
+    "rmp_make_shared_failed": "twin(k, w, failed): in one sev_gmem_invalidate, failed[p] "
+                              "says rmp_make_shared of page position p failed (every page "
+                              "of a 2M entry for a 2M update); the built-in twin does "
+                              "nothing (WARN_ONCE)",
+}
+
+
 class ConflictError(ValueError):
     """Two selected axis values replace the same step or action, neither wrapping."""
 
@@ -136,7 +149,8 @@ def axis(name: str, doc: str, source: str, kind: str = "choice",
 def value(axis_name: str, value_name: str, doc: str, source: str = "",
           steps: dict[str, StepFn] | None = None,
           actions: dict[str, ActionBuilder] | None = None, origin: str = "built-in",
-          wraps: bool | tuple[str, ...] | frozenset[str] = False) -> AxisValue:
+          wraps: bool | tuple[str, ...] | frozenset[str] = False,
+          symbolic: dict[str, Callable[..., Any]] | None = None) -> AxisValue:
     a = AXES.get(axis_name)
     if a is None:
         raise ValueError(f"unknown axis {axis_name!r}")
@@ -161,8 +175,18 @@ def value(axis_name: str, value_name: str, doc: str, source: str = "",
         if unknown:
             raise ValueError(f"value {axis_name}={value_name}: wraps {sorted(unknown)[0]!r}, "
                              "which it does not supply")
+    for s in symbolic or {}:
+        if s not in (steps or {}):
+            raise ValueError(f"value {axis_name}={value_name}: a symbolic twin of step {s!r}, "
+                             "which it does not replace")
+        if s not in TWINNABLE:
+            raise ValueError(f"value {axis_name}={value_name}: step {s!r} cannot take a "
+                             f"symbolic twin (only {', '.join(TWINNABLE)})")
+        if s in wrapped:
+            raise ValueError(f"value {axis_name}={value_name}: a wrapping step ({s!r}) "
+                             "cannot take a symbolic twin")
     v = AxisValue(value_name, doc, source, dict(steps or {}), dict(actions or {}), origin,
-                  wrapped, axis_name)
+                  wrapped, axis_name, dict(symbolic or {}))
     a.values[value_name] = v
     return v
 
