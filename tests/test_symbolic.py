@@ -324,10 +324,18 @@ def test_no_encoding_raised_for_plugin_axis_value() -> None:
     from gmemcheck.plugins import load
 
     root = Path(__file__).resolve().parent.parent
-    load(str(root / "tests/mutants/no_psmash.py"))
-    m = build(load_preset(str(root / "tests/mutants/mutant-no-psmash.toml")))
-    with pytest.raises(NoEncoding, match="plug-in"):
-        SymModel(m)
+    from gmemcheck import plugins
+
+    snap, loaded = plugins._snapshot(), dict(plugins.LOADED)
+    try:  # the mutant adds an axis: undo it for the tests that follow in this process
+        load(str(root / "tests/mutants/no_psmash.py"))
+        m = build(load_preset(str(root / "tests/mutants/mutant-no-psmash.toml")))
+        with pytest.raises(NoEncoding, match="plug-in"):
+            SymModel(m)
+    finally:
+        plugins._restore(snap)
+        plugins.LOADED.clear()
+        plugins.LOADED.update(loaded)
 
 
 def test_cli_kinduction_json() -> None:
