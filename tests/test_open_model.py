@@ -364,3 +364,11 @@ def test_plugin_actions_and_fields_stay_inconclusive_symbolically(isolated, tmp_
     with pytest.raises(NoEncoding, match="field ticks comes from plug-in .*series.py and "
                        "has no Z3 encoding"):
         SymModel(m)
+
+
+def test_leak_on_failure_is_proved_by_kinduction_with_its_twin():
+    p = cli("check", "--config", "examples/leak-on-failure.toml", "--engine", "kinduction",
+            "-p", "freed-pages-are-shared", "--no-write", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    (r,) = json.loads(p.stdout)["results"]
+    assert (r["outcome"], r["bound"]) == ("holds", "proved (k=1, pages_per_huge=2, regions=1)")
