@@ -6,9 +6,13 @@ the guest (DOMAIN.md §3.6). kvm_rmp_make_shared, elsewhere in the same file, in
 calls snp_leak_pages: the page is put on a list and never reused. This plug-in adds
 that behaviour as the value "leak" of the axis rmp_shared_failure, by replacing the
 one step it changes.
+
+Next to the Python body is its symbolic twin (the same effect as a Z3 formula), so the
+design also gets bmc, k-induction and the proofs at 512 pages and more; the package
+checks automatically that the two agree before giving any symbolic verdict.
 """
 
-from gmemcheck.api import add_value
+from gmemcheck.api import add_value, sym_set
 
 
 def snp_leak_pages(k, w, pfn, level_2m):
@@ -21,9 +25,16 @@ def snp_leak_pages(k, w, pfn, level_2m):
     w.event(f"rmp_make_shared(pfn {pfn}) failed: snp_leak_pages, never freed")
 
 
+def snp_leak_pages_twin(k, w, failed):
+    """The twin: every page whose rmp_make_shared failed (a whole 2M entry for a 2M
+    update) is leaked."""
+    sym_set(w, "leaked", failed, True)
+
+
 add_value(
     "rmp_shared_failure", "leak",
     "snp_leak_pages the page when rmp_make_shared fails (as kvm_rmp_make_shared does)",
     source="arch/x86/kvm/svm/sev.c:kvm_rmp_make_shared",
     steps={"rmp_make_shared_failed": snp_leak_pages},
+    symbolic={"rmp_make_shared_failed": snp_leak_pages_twin},
 )

@@ -30,6 +30,7 @@ from .checker.explicit import Caps
 from .checker.replay import ReplayError, replay
 from .checker.traces import TraceFileError, render_text
 from .model import ConfigError, apply_overrides, builtin_presets, load_preset
+from .model.registry import ConflictError
 from .plugins import PluginError
 from .runner import (
     EXIT_INTERNAL,
@@ -338,12 +339,13 @@ def cmd_check(a: argparse.Namespace) -> int:
     names = a.configs or builtin_presets()
     if not names:
         raise UsageError("gmemcheck check: no presets given and none built in")
+    # presets first: their own plugins = [...] may bring the properties -p names
+    cfgs = [apply_overrides(load_preset(n), a.sets) for n in names]
     if a.props:
         for n in a.props:
             if n not in properties.REGISTRY:
                 raise UsageError(f"gmemcheck check: unknown property {n!r} "
                                  f"(see gmemcheck list)")
-    cfgs = [apply_overrides(load_preset(n), a.sets) for n in names]
     targets = _where_to_write(a, cfgs)
     caps = Caps(a.max_states, a.max_depth, a.max_seconds)
     show_progress = a.progress if a.progress is not None else sys.stderr.isatty()
@@ -539,7 +541,10 @@ def cmd_list(a: argparse.Namespace) -> int:
         print(f"  {name:<36} {kind:<11} {doc[:110]}")
     print("\ndesign axes (one value each in a preset's [axes]):")
     for name, ax in AXES.items():
-        print(f"  {name:<26} {ax.doc} (DOMAIN.md {ax.source})")
+        where = f"DOMAIN.md {ax.source}" if ax.origin == "built-in" else \
+            f"plug-in {LOADED[ax.origin]['file'] if ax.origin in LOADED else ax.origin}" + \
+            (f", {ax.source}" if ax.source else "")
+        print(f"  {name:<26} {ax.doc} ({where})")
         if ax.kind == "choice":
             for v in ax.values.values():
                 origin = "" if v.origin == "built-in" else \
@@ -723,7 +728,7 @@ def main(argv: list[str] | None = None) -> int:
                              "list, claims, report); see gmemcheck --help")
         return COMMANDS[a.cmd](a)
     except (UsageError, ConfigError, TraceFileError, RunError, PluginError,
-            properties.UnknownProperty) as e:
+            properties.UnknownProperty, ConflictError) as e:
         msg = str(e)
         if not msg.startswith("gmemcheck"):
             msg = f"gmemcheck: {msg}"

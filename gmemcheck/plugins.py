@@ -90,12 +90,25 @@ def load(path: str | Path, relative_to: Path | None = None) -> dict[str, str]:
     return ident
 
 
+# every registry a plug-in may add to: restored as a whole when a plug-in fails to load
+def _tables() -> dict[str, dict[Any, Any]]:
+    from .model import state
+
+    return {"fields": state.DECLARED, "steps": registry.BASE_STEPS,
+            "step_docs": registry.STEP_DOCS, "step_origin": registry.STEP_ORIGIN,
+            "actions": registry.ACTION_BUILDERS, "action_origin": registry.ACTION_ORIGIN,
+            "threads": registry.THREADS, "locks": registry.LOCKS,
+            "choices": registry.CHOICES}
+
+
 def _snapshot() -> dict[str, Any]:
     return {
         "axes": {n: (a, dict(a.values)) for n, a in registry.AXES.items()},
         "props": dict(properties.REGISTRY),
         "origin": dict(properties.ORIGIN),
         "goals": list(properties.GOALS),
+        "tables": {n: dict(t) for n, t in _tables().items()},
+        "wrappers": {n: list(w) for n, w in registry.ACTION_WRAPPERS.items()},
     }
 
 
@@ -105,6 +118,11 @@ def _restore(snap: dict[str, Any]) -> None:
         a.values.clear()
         a.values.update(values)
         registry.AXES[n] = a
+    for n, t in _tables().items():
+        t.clear()
+        t.update(snap["tables"][n])
+    registry.ACTION_WRAPPERS.clear()
+    registry.ACTION_WRAPPERS.update(snap["wrappers"])
     properties.REGISTRY.clear()
     properties.REGISTRY.update(snap["props"])
     properties.ORIGIN.clear()
@@ -129,6 +147,18 @@ def used_by(axes: dict[str, Any]) -> list[dict[str, str]]:
                 origins.append(v.origin)
     for o in properties.ORIGIN.values():
         if o not in origins:
+            origins.append(o)
+    from .model import state
+
+    # new state, steps, actions, threads, locks and choices are part of every design
+    more = [f.origin for f in state.DECLARED.values()]
+    more += list(registry.STEP_ORIGIN.values()) + list(registry.ACTION_ORIGIN.values())
+    more += [t.origin for t in registry.THREADS.values()]
+    more += [t.origin for t in registry.LOCKS.values()]
+    more += [c.origin for c in registry.CHOICES.values()]
+    more += [o for ws in registry.ACTION_WRAPPERS.values() for _, o in ws]
+    for o in more:
+        if o != "built-in" and o not in origins:
             origins.append(o)
     return [LOADED[o] for o in origins if o in LOADED]
 
@@ -158,16 +188,24 @@ def check_contract(model: Any, max_states: int = 4000) -> None:
     seen = set()
     dq = deque(model.init_states())
     seen.update(dq)
+    check_domains = getattr(model, "check_domains", None)
     while dq and len(seen) < max_states:
         s = dq.popleft()
         if model.terminal(s):
             continue
         for a in model.actions:
             for args in a.domain:
-                if not a.guard(s, args):
-                    continue
-                t1 = a.apply(copy.copy(s), args)
-                t2 = a.apply(s, args)
+                try:
+                    if not a.guard(s, args):
+                        continue
+                    t1 = a.apply(copy.copy(s), args)
+                    t2 = a.apply(s, args)
+                except Exception as e:  # noqa: BLE001 - foreign code: one line, not a traceback
+                    raise PluginError(f"plugin {who}: {a.label(args)} raised "
+                                      f"{type(e).__name__}: {e}") from None
+                if type(t1) is not type(s):
+                    raise PluginError(f"plugin {who}: {a.label(args)} returns a "
+                                      f"{type(t1).__name__}, not this design's state")
                 if t1 != t2:
                     raise PluginError(f"plugin {who}: {a.label(args)} is not deterministic: "
                                       "two applications from the same state differ")
@@ -176,6 +214,10 @@ def check_contract(model: Any, max_states: int = 4000) -> None:
                     raise PluginError(f"plugin {who}: {a.label(args)} changes "
                                       f"{', '.join(sorted(extra))}, not in its modifies "
                                       f"({', '.join(sorted(a.modifies))})")
+                if check_domains is not None:
+                    bad = check_domains(t1)
+                    if bad:
+                        raise PluginError(f"plugin {who}: {a.label(args)} leaves {bad}")
                 if t1 not in seen:
                     seen.add(t1)
                     dq.append(t1)

@@ -19,7 +19,7 @@ from ..checker.core import Action, Outcome
 from . import gmem, hugetlb, kvm
 from .gmem import huge_attempt
 from .mm import put_extra_ref, span_at
-from .registry import action
+from .registry import THREADS, Thread, action, add_step
 from .snp import host_write
 from .state import (
     HOST_GUP,
@@ -43,6 +43,28 @@ Body = Callable[..., None]
 PAGECACHE = frozenset({"order", "uptodate", "dirty", "private"})
 FREEING = frozenset({"held", "content"})
 RMP = frozenset({"rmp", "dm4k"})
+
+
+# The built-in threads; their progress is the thread fields vcpu and vmm (state.py).
+THREADS["vcpu"] = Thread("vcpu", "the vCPU: a private fault, guest accesses", "vcpu")
+THREADS["vmm"] = Thread("vmm", "the VMM: ioctls and fallocate, one at a time", "vmm")
+
+# Decisions inside the actions, reachable as named steps (a design or plug-in replaces or
+# wraps one without rewriting the action and its modifies set).
+add_step("kvm_gmem_get_pfn", gmem.get_pfn,
+         "guest_memfd.c:kvm_gmem_get_pfn, the body of the vCPU fault's first step: get the "
+         "folio, prepare it, take the reference the fault holds "
+         "(k, w, gfn, huge_ok; DOMAIN.md §2.9)")
+add_step("kvm_mmu_max_mapping_level", kvm.max_mapping_huge,
+         "mmu.c:kvm_mmu_max_mapping_level for a private fault: True when the gfn may be "
+         "mapped with a huge SPTE, False for 4K (k, s, gfn; reads the state; §1.3, §2.12)")
+add_step("kvm_vm_set_mem_attributes", kvm.set_memory_attributes,
+         "kvm_main.c:kvm_vm_set_mem_attributes for one gfn: zap, change the attribute "
+         "(k, w, gfn, private; §2.14)")
+add_step("kvm_gmem_convert", hugetlb.convert,
+         "guest_memfd.c:kvm_gmem_convert (KVM_SET_MEMORY_ATTRIBUTES2) of one gfn: split "
+         "or merge, "
+         "RMP and host-mapping changes (k, w, gfn, private; §2.14 HT)")
 
 
 def make(k: Any, name: str, params: tuple[str, ...], domain: list[tuple[Any, ...]],
@@ -103,7 +125,7 @@ def _get_pfn(k: Any) -> Action:
     def body(k: Any, w: Work, gfn: int, huge_ok: bool) -> None:
         if locked:
             w.event("filemap_invalidate_lock_shared (RFC patch 3)")
-        gmem.get_pfn(k, w, gfn, huge_ok)
+        k.kvm_gmem_get_pfn(w, gfn, huge_ok)
 
     dom = [(g, ok) for g in range(k.P) for ok in ((True, False) if can_fail_huge(k) else (True,))]
     return make(k, "kvm_gmem_get_pfn", ("gfn", "huge_ok"), dom, guard, body,
@@ -359,7 +381,7 @@ def _attributes(k: Any) -> Action | None:
 
     dom = [(g, p) for g in range(k.P) for p in (False, True)]
     return make(k, "kvm_vm_set_mem_attributes", ("gfn", "private"), dom, guard,
-                lambda k, w, g, p: kvm.set_memory_attributes(k, w, g, p),
+                lambda k, w, g, p: k.kvm_vm_set_mem_attributes(w, g, p),
                 frozenset({"attr", "npt", "vcpu"}) | FREEING,
                 kvm.set_memory_attributes.__doc__ or "")
 
@@ -382,7 +404,7 @@ def _convert(k: Any) -> Action | None:
 
     dom = [(g, p) for g in range(k.P) for p in (False, True)]
     return make(k, "kvm_gmem_convert", ("gfn", "private"), dom, guard,
-                lambda k, w, g, p: hugetlb.convert(k, w, g, p),
+                lambda k, w, g, p: k.kvm_gmem_convert(w, g, p),
                 PAGECACHE | FREEING | RMP | {"attr", "npt", "vcpu", "host", "fault"},
                 hugetlb.convert.__doc__ or "")
 

@@ -7,20 +7,69 @@ from typing import Any
 
 from ..checker.core import Action
 from . import actions as _actions  # noqa: F401  (registers the action builders)
+from . import work as _work
 from .config import Config
 from .kernel import Kernel
-from .registry import ACTION_BUILDERS, AXES
+from .registry import (
+    ACTION_BUILDERS,
+    ACTION_ORIGIN,
+    ACTION_WRAPPERS,
+    AXES,
+    CHOICES,
+    Choice,
+    ConflictError,
+    origin_name,
+)
 from .state import (
-    CONTENT_NAMES,
-    HOST_NAMES,
-    NPT_NAMES,
-    RMP_NAMES,
-    GmemState,
-    folio_heads,
+    _NONE,
+    BUILTIN_FIELDS,
+    BUILTIN_SHOW_ORDER,
+    DECLARED,
+    Field,
     initial_state,
+    state_type,
 )
 
 MODEL_NAME = "guest_memfd"
+
+
+def _who(v: Any) -> str:
+    where = origin_name(v.origin)
+    return f"{v.label} ({'built-in' if where == 'built-in' else 'plug-in ' + where})"
+
+
+def with_choice(a: Action, c: Choice) -> Action:
+    """``a`` with one more argument, the outcome of choice ``c``; a step of the action
+    reads it with ``w.choose(c.name)``."""
+    n = len(a.params)
+    if c.name in a.params:
+        raise ConflictError(f"choice {c.name} ({origin_name(c.origin)}): action {a.name} "
+                            "already has an argument of that name")
+    inner_guard, inner_apply, inner_explain = a.guard, a.apply, a.explain
+    chosen = _work.CHOSEN
+    name = c.name
+
+    def guard(s: Any, args: tuple[Any, ...]) -> bool:
+        return inner_guard(s, args[:n])
+
+    def apply(s: Any, args: tuple[Any, ...]) -> Any:
+        chosen[name] = args[n]
+        try:
+            return inner_apply(s, args[:n])
+        finally:
+            del chosen[name]
+
+    def explain(s: Any, args: tuple[Any, ...]) -> Any:
+        chosen[name] = args[n]
+        try:
+            return inner_explain(s, args[:n]) if inner_explain else None
+        finally:
+            del chosen[name]
+
+    dom = tuple(args + (v,) for args in a.domain for v in c.values)
+    return Action(a.name, a.params + (name,), dom, guard, apply, a.modifies,
+                  a.doc + f" Choice {name}: {c.doc}", explain=explain if inner_explain else None,
+                  environment=a.environment)
 
 
 class GmemModel:
@@ -32,23 +81,81 @@ class GmemModel:
         self.cfg = cfg
         self.k = Kernel(cfg.axes, cfg.bounds)
         self.plugin_ids = plugin_ids or []
-        acts: list[Action] = []
-        overrides: dict[str, Any] = {}
+        k = self.k
+        # the state: the built-in fields, then every field a loaded plug-in declared
+        self.fields: tuple[Field, ...] = tuple(DECLARED.values())
+        self.extra_fields = tuple(f for f in self.fields if f.name not in BUILTIN_FIELDS)
+        self.state_type = state_type(tuple(f.name for f in self.fields))
+        acts: list[tuple[str, Action]] = []
+        touched: dict[str, str] = {}
+        overrides: dict[str, tuple[Any, Any]] = {}
         for ax_name, ax in AXES.items():
-            if ax.kind == "choice":
-                overrides.update(ax.values[cfg.axes[ax_name]].actions)
+            if ax.kind != "choice":
+                continue
+            v = ax.values[cfg.axes[ax_name]]
+            for act, builder in v.actions.items():
+                if act in overrides and act not in v.wraps:
+                    raise ConflictError(
+                        f"action {act} is replaced by both {_who(overrides[act][0])} and "
+                        f"{_who(v)}; one of them must declare wraps=True")
+                overrides[act] = (v, builder) if act not in v.wraps else (
+                    v, _chain(overrides.get(act, (None, None))[1], builder))
         for name, builder in ACTION_BUILDERS.items():
-            a = overrides.get(name, builder)(self.k)
+            over = overrides.get(name)
+            if over is None:
+                a = _built(name, ACTION_ORIGIN.get(name, "built-in"), builder, k)
+            else:
+                v, ob = over
+                a = _built(name, v.origin, ob, k, builder)
+                if a is not None:
+                    base = builder(k)
+                    allowed = {name} | ({base.name} if base is not None else set())
+                    if a.name not in allowed:
+                        raise ConflictError(
+                            f"{_who(v)} builds an action named {a.name} in the slot of "
+                            f"action {name}: add a new action with add_action instead")
+            for wrapper, origin in ACTION_WRAPPERS.get(name, ()):
+                before = a.name if a is not None else name
+                prev = a
+                a = _built(name, origin, wrapper, k, a, wrap=True)
+                if a is not prev:
+                    touched[name] = f"action {name} is extended by plug-in " \
+                        f"{origin_name(origin)}"
+                if a is not None and a.name != before:
+                    raise ConflictError(f"plug-in {origin_name(origin)}: its wrapper of "
+                                        f"action {name} renamed it {a.name}")
             if a is not None:
-                acts.append(a)
-        self.actions: list[Action] = acts
-        self.state_type = GmemState
+                acts.append((name, a))
+        for c in CHOICES.values():
+            if c.when is not None and not c.when(k):
+                continue
+            if c.origin != "built-in":
+                touched[f"choice {c.name}"] = f"choice {c.name} comes from plug-in " \
+                    f"{origin_name(c.origin)}"
+            acts = [(slot, with_choice(a, c) if slot in c.actions or a.name in c.actions
+                     else a) for slot, a in acts]
+        self.actions: list[Action] = [a for _, a in acts]
+        self.action_origin = {a.name: ACTION_ORIGIN.get(slot, "built-in") for slot, a in acts}
+        for a in self.actions:
+            o = self.action_origin[a.name]
+            if o != "built-in":
+                touched[a.name] = f"action {a.name} comes from plug-in {origin_name(o)}"
+        for f in self.extra_fields:
+            touched[f.name] = f"field {f.name} comes from plug-in {origin_name(f.origin)}"
+        # what a plug-in added that the Z3 encoding has no form for (empty: none)
+        self.symbolic_gaps: list[str] = list(touched.values())
+        order = [DECLARED[n] for n in BUILTIN_SHOW_ORDER] + list(self.extra_fields)
+        self._show = [f for f in order if f.render is not None or not f.shown_with]
 
     # ---------------------------------------------------------------- protocol
-    def init_states(self) -> Iterable[GmemState]:
-        return [initial_state(self.k.P, self.k.R, launched=False)]
+    def init_states(self) -> Iterable[Any]:
+        base = initial_state(self.k.P, self.k.R, launched=False)
+        if not self.extra_fields:
+            return [base]
+        extra = [f.initial_value(self.k.P, self.k.R) for f in self.extra_fields]
+        return [self.state_type(*base, *extra)]
 
-    def terminal(self, s: GmemState) -> bool:
+    def terminal(self, s: Any) -> bool:
         return bool(s.fault)
 
     def identity(self) -> Mapping[str, Any]:
@@ -60,50 +167,55 @@ class GmemModel:
             "plugins": list(self.plugin_ids),
         }
 
-    def describe(self, s: GmemState) -> Mapping[str, str]:
-        """Items a kernel developer reads in a trace; only the changed ones are shown
-        after each step."""
+    def describe(self, s: Any) -> Mapping[str, str]:
+        """Items a kernel developer reads in a trace, field by field as each field's
+        declaration renders it; only the changed ones are shown after each step."""
         k = self.k
         out: dict[str, str] = {}
-        heads = dict(folio_heads(s.order))
-        for h, o in heads.items():
-            flags = [f for f, on in (("uptodate", s.uptodate[h]), ("dirty", s.dirty[h])) if on]
-            if k.axes["preparedness"] == "folio-private":
-                bits = "".join("1" if s.private[i] else "0" for i in range(h, h + (1 << o)))
-                flags.append(f"private={bits}")
-            extra = k.extra_refs(s, h, h + (1 << o))
-            if extra:
-                flags.append(f"+{extra} ref")
-            span = f"{h}" if o == 0 else f"{h}..{h + (1 << o) - 1}"
-            out[f"folio@{h}"] = f"index {span} order {o}" + (f" {' '.join(flags)}" if flags else "")
-        for i in range(k.P):
-            if s.held[i] >= 0 and (i % (1 << s.held[i]) == 0):
-                out[f"freed-but-referenced@{i}"] = f"order {s.held[i]}"
-        for i in range(k.P):
-            out[f"pfn {i} content"] = CONTENT_NAMES[s.content[i]]
-        if k.snp:
-            for i in range(k.P):
-                out[f"pfn {i} rmp"] = RMP_NAMES[s.rmp[i]]
-            for r in range(k.R):
-                out[f"directmap region {r}"] = "4K" if s.dm4k[r] else "2M"
-        if k.axes["preparedness"] == "bitmap":
-            out["prepared bitmap"] = "".join("1" if b else "0" for b in s.prepared)
-        for g in range(k.P):
-            out[f"gfn {g} attr"] = "private" if s.attr[g] else "shared"
-            out[f"gfn {g} npt"] = NPT_NAMES[s.npt[g]]
-        if k.axes["conversion"] == "in-place":
-            for i in range(k.P):
-                out[f"index {i} host"] = HOST_NAMES[s.host[i]]
-        if any(s.leaked):
-            out["leaked pfns"] = ",".join(str(i) for i in range(k.P) if s.leaked[i])
-        out["speculative ref"] = "none" if s.spec < 0 else f"pfn {s.spec}"
-        out["vcpu"] = "idle" if not s.vcpu else (
-            f"in fault on gfn {s.vcpu[0]} holding a folio ref" + (" (stale)" if s.vcpu[1] else ""))
-        out["vmm"] = "idle" if not s.vmm else " ".join(str(x) for x in s.vmm[:4])
-        out["launched"] = "yes" if s.launched else "no"
-        out["punched"] = "".join("1" if b else "0" for b in s.punched)
-        out["fault"] = "none" if not s.fault else f"{s.fault[0]} at pfn {s.fault[1]}"
+        for f in self._show:
+            out.update(f.render(k, s) if f.render is not None else f.default_items(s))
         return out
+
+    def check_domains(self, s: Any) -> str | None:
+        """The first plug-in field of ``s`` holding a value outside its declared domain
+        (the built-in fields are bound by the well-formedness lemmas instead)."""
+        for f in self.extra_fields:
+            bad = f.outside(self.k, getattr(s, f.name))
+            if bad is not _NONE:
+                return f"{f.name} = {bad!r} is outside its domain"
+        return None
+
+
+def _built(name: str, origin: str, builder: Any, k: Any, arg: Any = None,
+           wrap: bool = False) -> Any:
+    """Call an action builder; a plug-in's builder that raises is reported in one line."""
+    try:
+        if wrap:
+            return builder(k, arg)
+        if getattr(builder, "_wraps_base", False):
+            return builder(k, arg)
+        return builder(k)
+    except ConflictError:
+        raise
+    except Exception as e:
+        if origin == "built-in":
+            raise
+        raise ConflictError(f"plug-in {origin_name(origin)}: building action {name} raised "
+                            f"{type(e).__name__}: {e}") from None
+
+
+def _chain(prev_builder: Any, wrapper: Any) -> Any:
+    """An override builder that wraps: ``wrapper(k, prev)`` gets the action built by
+    ``prev_builder`` (an earlier override) or by the base builder."""
+    def build(k: Any, base: Any = None) -> Any:
+        if prev_builder is not None:
+            prev = prev_builder(k, base) if getattr(prev_builder, "_wraps_base", False) \
+                else prev_builder(k)
+        else:
+            prev = base(k) if base is not None else None
+        return wrapper(k, prev)
+    build._wraps_base = True  # type: ignore[attr-defined]
+    return build
 
 
 def build(cfg: Config, plugin_ids: list[dict[str, str]] | None = None) -> GmemModel:

@@ -81,7 +81,7 @@ def kvm_tdp_mmu_map(k: Any, w: Work) -> None:
         w.ret = 1  # RET_PF_RETRY
         return
     npt = w.arr("npt")
-    if max_mapping_huge(k, s, gfn):
+    if k.kvm_mmu_max_mapping_level(s, gfn):
         for g in k.region_span(gfn):
             npt[g] = NPT_HUGE
         w.event(f"map gfn {k.region_span(gfn)[0]}..{k.region_span(gfn)[-1]} huge")

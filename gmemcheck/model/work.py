@@ -12,6 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
+# the outcomes of the declared choices (registry.Choice) of the action being applied,
+# set by the action's wrapper around apply (build.with_choice)
+CHOSEN: dict[str, Any] = {}
+
+
+class StepError(Exception):
+    """A step asked for a choice its action does not carry."""
+
 
 class Work:
     __slots__ = ("s", "m", "log", "ret", "opt")
@@ -38,6 +46,56 @@ class Work:
 
     def put(self, f: str, v: Any) -> None:
         self.m[f] = v
+
+    def choose(self, name: str, values: tuple[Any, ...] | None = None) -> Any:
+        """The outcome of the declared nondeterministic choice ``name`` for this step
+        (``gmemcheck.api.add_choice``): one of its values, fixed by the action's
+        argument of the same name, so the label replays. ``values``, if given, must be
+        the declared ones."""
+        if name in self.opt:
+            return self.opt[name]
+        try:
+            v = CHOSEN[name]
+        except KeyError:
+            raise StepError(f"a step calls w.choose({name!r}) but the action does not carry "
+                              f"that choice (declare it with add_choice(..., actions=[...]))"
+                              ) from None
+        if values is not None:
+            from .registry import CHOICES
+
+            c = CHOICES.get(name)
+            if c is not None and tuple(values) != c.values:
+                raise StepError(f"w.choose({name!r}, {values!r}): the choice was declared "
+                                  f"with {c.values!r}")
+        return v
+
+    def holder(self, lock: str) -> str:
+        """The thread holding lock ``lock`` ("" when it is free)."""
+        from .registry import LOCKS
+
+        return str(self.get(LOCKS[lock].field))
+
+    def acquire(self, lock: str, thread: str) -> None:
+        """``thread`` takes ``lock``, which must be free (the action's guard says so)."""
+        from .registry import LOCKS
+
+        f = LOCKS[lock].field
+        cur = self.get(f)
+        if cur:
+            raise StepError(f"{thread} acquires {lock}, held by {cur}: the guard of the "
+                              "acquiring action must require the lock to be free")
+        self.put(f, thread)
+        self.event(f"{thread} takes {lock}")
+
+    def release(self, lock: str, thread: str) -> None:
+        from .registry import LOCKS
+
+        f = LOCKS[lock].field
+        cur = self.get(f)
+        if cur != thread:
+            raise StepError(f"{thread} releases {lock}, held by {cur or 'nobody'}")
+        self.put(f, "")
+        self.event(f"{thread} releases {lock}")
 
     def event(self, msg: str) -> None:
         if self.log is not None:

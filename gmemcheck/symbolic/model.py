@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import z3
+import z3.z3core as z3core
+from z3.z3 import _to_expr_ref as _to_expr
 
 from ..checker.core import Step as TraceStep
 from ..checker.core import Trace
@@ -54,6 +56,13 @@ class SymModel:
         why = unsupported(model.k)
         if why:
             raise NoEncoding(why)
+        gaps = getattr(model, "symbolic_gaps", None)
+        if gaps:
+            raise NoEncoding(f"{gaps[0]} and has no Z3 encoding")
+        if getattr(model.k, "sym_twins", None):
+            from .twins import check_twins
+
+            check_twins(model)  # fails loudly (TwinMismatch) on any disagreement
         self.model = model
         from ..model.kernel import Kernel
 
@@ -156,11 +165,15 @@ class SymModel:
             self._cache[a.name] = (pre, args, guard, eff)
         return self._cache[a.name]
 
-    def successors(self, s: GmemState) -> set[tuple[str, tuple[Any, ...], GmemState]]:
+    def successors(self, s: GmemState, only: set[str] | None = None
+                   ) -> set[tuple[str, tuple[Any, ...], GmemState]]:
         """Every (action, args, successor) the encoding allows from the concrete state
-        ``s``, by evaluating the encoded guard and effect (frame from ``modifies``)."""
+        ``s``, by evaluating the encoded guard and effect (frame from ``modifies``);
+        ``only``: of the actions with these names."""
         out = set()
         for a, ex in zip(self.actions, self.model.actions, strict=True):
+            if only is not None and a.name not in only:
+                continue
             pre, argv, guard, eff = self._effects(a)
             base = _bindings(pre, s)
             if self.window is not None:
@@ -172,17 +185,18 @@ class SymModel:
             for args in ex.domain:
                 subst = base + [(v, z3.BoolVal(x) if isinstance(x, bool) else num(x, v))
                                 for v, x in zip(argv, args, strict=True)]
-                dom = z3.simplify(z3.substitute(a.domain(self.k, argv), *subst))
+                sub = _substituter(subst)
+                dom = z3.simplify(sub(a.domain(self.k, argv)))
                 if not z3.is_true(dom):
                     continue
-                g = z3.simplify(z3.substitute(guard, *subst))
+                g = z3.simplify(sub(guard))
                 if not z3.is_true(g):
                     assert z3.is_false(g), f"{a.name}{args}: guard not ground: {g}"
                     continue
                 vals: dict[str, Any] = {}
                 for name, val in eff.f.items():
                     src = val if name in mod else pre.f[name]
-                    vals[name] = _ground(src, subst, name)
+                    vals[name] = _ground(src, sub, name)
                 out.add((a.name, args, state_of(vals)))
         return out
 
@@ -202,9 +216,28 @@ def _bindings(sym: SymState, s: GmemState) -> list[tuple[Any, Any]]:
     return pairs
 
 
-def _ground(val: Any, subst: list[tuple[Any, Any]], name: str) -> Any:
+def _substituter(subst: list[tuple[Any, Any]]) -> Any:
+    """``e -> z3.substitute(e, *subst)``, with the pairs converted once: the z3 wrapper
+    re-checks every pair's sorts on each call, which dominated the agreement checks."""
+    if not subst:
+        return lambda e: e
+    ctx = subst[0][0].ctx
+    n = len(subst)
+    frm = (z3.Ast * n)()
+    to = (z3.Ast * n)()
+    for i, (a, b) in enumerate(subst):
+        frm[i] = a.as_ast()
+        to[i] = b.as_ast()
+
+    def sub(e: Any) -> Any:
+        return _to_expr(z3core.Z3_substitute(ctx.ref(), e.as_ast(), n, frm, to), ctx)
+
+    return sub
+
+
+def _ground(val: Any, sub: Any, name: str) -> Any:
     def one(e: Any) -> Any:
-        x = z3.simplify(z3.substitute(e, *subst)) if isinstance(e, z3.ExprRef) else e
+        x = z3.simplify(sub(e)) if isinstance(e, z3.ExprRef) else e
         if isinstance(x, bool | int):
             return x
         if z3.is_true(x) or z3.is_false(x) or is_value(x):

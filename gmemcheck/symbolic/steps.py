@@ -57,7 +57,7 @@ def unsupported(k: Any) -> str | None:
             from ..model.registry import AXES
 
             v = AXES[axis].values[value]
-            if v.origin != "built-in":
+            if v.origin != "built-in" and name not in v.symbolic:
                 return (f"step {name} comes from a plug-in ({axis}={value}) and has no Z3 "
                         "encoding: the symbolic engines cannot be used for this preset")
     from ..model.registry import AXES
@@ -67,7 +67,9 @@ def unsupported(k: Any) -> str | None:
             return f"axis {name} comes from a plug-in and has no Z3 encoding"
         if a.kind == "choice":
             v = a.values[k.axes[name]]
-            if v.origin != "built-in" or v.actions:
+            twinned = v.origin != "built-in" and not v.actions and set(v.steps) <= set(
+                v.symbolic)
+            if (v.origin != "built-in" or v.actions) and not twinned:
                 return f"{name}={k.axes[name]} comes from a plug-in and has no Z3 encoding"
     if (k.axes["truncate"] == "nonuniform" and k.axes["partial_punch"] == "truncate"
             and k.axes["allocation"] in ("thp-fallback", "huge-only")):
@@ -465,8 +467,14 @@ def invalidate_folios(k: Any, w: SW, rem: list[Any], big: list[Any], rmp_fail: A
                                                      for q in reg])))
 
     # shared: c2m, or a visited page; else 4K: a 2M entry of a psmashed region
-    shared = [z3.And(ok_upd, z3.Or(c2m[rnum(k, p)], z3.And(rem[p], rmp[p] != RMP_SHARED)))
-              for p in range(npos(k))]
+    visited = [z3.Or(c2m[rnum(k, p)], z3.And(rem[p], rmp[p] != RMP_SHARED))
+               for p in range(npos(k))]
+    shared = [z3.And(ok_upd, v) for v in visited]
+    twin = getattr(k, "sym_twins", {}).get("rmp_make_shared_failed")
+    if twin is not None:
+        # a plug-in's twin of the step run for each visited page whose update failed
+        # (registry.TWINNABLE); it writes only fields the built-in steps here do not read
+        twin(k, w, [z3.And(rmp_fail, v) for v in visited])
     assign(w, "rmp", masked(w, shared), RMP_SHARED)
     rmp2 = w.rmp
     assign(w, "rmp", masked(w, [z3.And(smash[rnum(k, p)], rmp2[p] == RMP_2M)
