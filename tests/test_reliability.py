@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gmemcheck import cli
+from gmemcheck import cli, properties
 from gmemcheck.cli import main
 from gmemcheck.model.config import configs_dir
 
@@ -441,6 +441,54 @@ def test_kinduction_honours_max_seconds(capsys):
     cell = json.loads(out)["results"][0]
     assert code == 2 and cell["outcome"] == "inconclusive"
     assert cell["bound"] == "time<=0.01s" and "--max-seconds 0.01" in cell["reason"]
+
+
+def test_bfs_time_cap_covers_the_graph_analysis(capsys):
+    """Once the search stops on --max-seconds, liveness and recoverability are not
+    analysed past the cap: inconclusive, naming it (the search's safety verdicts
+    stay bounded)."""
+    code, out, _ = run(capsys, "check", "--config", "rfc-thp-zeroing", "--set",
+                       "pages_per_huge=4", "--max-seconds", "1", "--no-write", "--format",
+                       "json", "-p", "punched-memory-eventually-freed", "-p",
+                       "huge-backing-recoverable", "-p", "no-data-loss-outside-punch")
+    res = {r["property"]: r for r in json.loads(out)["results"]}
+    assert code == 2
+    for p in ("punched-memory-eventually-freed", "huge-backing-recoverable"):
+        assert res[p]["outcome"] == "inconclusive" and res[p]["bound"] == "time<=1s"
+        assert "time<=1s reached before the graph analysis" in res[p]["reason"]
+
+
+def test_graph_analysis_stops_when_the_cap_passes_after_a_complete_search():
+    from gmemcheck.checker.core import Result
+    from gmemcheck.checker.explicit import explore
+    from gmemcheck.checker.run import verdicts_from_exploration
+    from gmemcheck.model import build, load_preset
+
+    m = build(load_preset("mainline-6.13"))
+    props = [p for p in properties.select(m, None) if p.needs_graph]
+    exp = explore(m, props)
+    assert exp.complete and props
+    late = time.perf_counter() - 100.0       # the cap passed before the analysis
+    for v in verdicts_from_exploration(exp, props, "bfs", 10.0, late):
+        assert v.result is Result.INCONCLUSIVE and v.bound == "time<=10s"
+    for v in verdicts_from_exploration(exp, props, "bfs", 10.0, time.perf_counter()):
+        assert v.result is Result.HOLDS
+
+
+def test_kinduction_mining_stops_at_the_time_cap():
+    """The lemma mining before any query (exploring and mining the small model) is
+    under the cap too: it stops with DeadlineReached, which the runner reports as
+    inconclusive naming the cap."""
+    from gmemcheck.model import build, load_preset
+    from gmemcheck.symbolic import kind
+
+    m = build(load_preset("rfc-thp"))
+    kind.DEADLINE[0] = time.perf_counter() + 0.05
+    try:
+        with pytest.raises(kind.DeadlineReached):
+            kind.mined_lemmas(m)
+    finally:
+        kind.DEADLINE[0] = None
 
 
 def test_progress_lines_for_the_symbolic_engines(capsys):

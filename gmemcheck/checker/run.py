@@ -37,9 +37,17 @@ class CheckRun:
         return [a for a, n in self.coverage.items() if n == 0]
 
 
-def verdicts_from_exploration(exp: Exploration, props: Sequence[Property], engine: str = "bfs"
+def verdicts_from_exploration(exp: Exploration, props: Sequence[Property], engine: str = "bfs",
+                              max_seconds: float | None = None, t0: float | None = None
                               ) -> list[Verdict]:
+    """The verdicts an exploration supports. With ``max_seconds`` (counted from ``t0``)
+    the graph analyses of liveness and recoverability run only while time is left: once
+    the search stopped on the time cap, or the cap passed during an earlier analysis,
+    the remaining ones are inconclusive and name the cap, so ``--max-seconds`` holds for
+    the whole check and not only for the search."""
     bound = "exhaustive" if exp.complete else (exp.cap or "stopped early")
+    time_cap = f"time<={max_seconds:g}s" if max_seconds else None
+    start = time.perf_counter() if t0 is None else t0
     stats = {"states": len(exp.states), "transitions": exp.transitions}
     out = []
     for p in props:
@@ -77,6 +85,11 @@ def verdicts_from_exploration(exp: Exploration, props: Sequence[Property], engin
                 out.append(Verdict(p.name, p.kind, Result.VIOLATED, engine,
                                    f"shortest: {steps(len(trace))}", trace=trace,
                                    stats=dict(stats), reason="no thread can make progress"))
+        elif p.needs_graph and time_cap is not None and (
+                exp.cap == time_cap or time.perf_counter() - start > (max_seconds or 0)):
+            out.append(Verdict(p.name, p.kind, Result.INCONCLUSIVE, engine, time_cap,
+                               stats=dict(stats), reason=f"{time_cap} reached before the "
+                               "graph analysis of this property"))
         elif p.kind is Kind.LIVENESS:
             out.append(check_leads_to(exp, p, engine))
         elif p.kind is Kind.RECOVERABLE:
@@ -147,7 +160,8 @@ def check(
     if engine == "bfs":
         exp = explore(model, props, caps, keep_graph=keep_graph, progress=progress,
                       hash_compaction=hash_compaction, workers=workers)
-        verdicts = verdicts_from_exploration(exp, props)
+        verdicts = verdicts_from_exploration(exp, props, "bfs",
+                                             caps.max_seconds if caps else None, t0)
         run = CheckRun(verdicts, "bfs", len(exp.states), exp.transitions,
                        max(exp.depth) if exp.depth else 0, 0.0, exp.complete,
                        exp.coverage(), exp)

@@ -88,8 +88,22 @@ def small_copy(model: Any) -> Any:
 
 
 def mined_lemmas(model: Any, max_states: int = MINE_MAX_STATES) -> tuple[list[lm.Lemma], int]:
-    exp = explore(model, [], Caps(max_states=max_states), stop_when_resolved=False)
-    return lm.mine(model, exp.states), len(exp.states)
+    """Candidate lemmas from the explicit reachable set. Under the run's time cap
+    (``DEADLINE``) the exploration stops with it: lemmas mined from fewer states are
+    only more candidates, which Houdini prunes as before, so soundness is unchanged."""
+    left = None
+    if DEADLINE[0] is not None:
+        left = DEADLINE[0] - time.perf_counter()
+        if left <= 0:
+            raise DeadlineReached
+    exp = explore(model, [], Caps(max_states=max_states, max_seconds=left),
+                  stop_when_resolved=False)
+
+    def check_time() -> None:
+        if DEADLINE[0] is not None and time.perf_counter() > DEADLINE[0]:
+            raise DeadlineReached
+
+    return lm.mine(model, exp.states, check_time), len(exp.states)
 
 
 def kinduction(model: Any, props: list[Property], k: int = 1,

@@ -155,11 +155,17 @@ def view(s: GmemState) -> dict[str, Any]:
     return v
 
 
-def mine(model: Any, states: list[GmemState]) -> list[Lemma]:
+def mine(model: Any, states: list[GmemState],
+         check_time: Callable[[], None] | None = None) -> list[Lemma]:
     """Two-literal clauses over per-page atoms true on every (state, page) of
-    ``states`` (the explicit reachable set of ``model``)."""
+    ``states`` (the explicit reachable set of ``model``). ``check_time`` is called
+    every thousand states and may raise to stop (the run's time cap)."""
     k = model.k
-    views = [view(s) for s in states]
+    views = []
+    for i, s in enumerate(states):
+        if check_time is not None and i % 1000 == 0:
+            check_time()
+        views.append(view(s))
     values: dict[str, set[str]] = {}
     for v in views:
         for f, sort in PAGE_FIELDS.items():
@@ -170,7 +176,9 @@ def mine(model: Any, states: list[GmemState]) -> list[Lemma]:
     atoms = _atoms(k, values)
     n = len(atoms)
     vectors: set[int] = set()
-    for v in views:
+    for i, v in enumerate(views):
+        if check_time is not None and i % 1000 == 0:
+            check_time()
         for p in range(k.P):
             bits = 0
             for i, a in enumerate(atoms):
