@@ -162,7 +162,7 @@ def picture(model: Any, s: Any) -> Picture | None:
     for i in range(P):
         who = []
         if s.spec == i:
-            who.append("speculative walker")
+            who.append(_spec_taker(k, s))
         if s.vcpu and s.vcpu[0] == i:
             who.append("vCPU fault")
         if s.vmm and s.vmm[0] == OP_POPULATE and s.vmm[1] == i:
@@ -250,8 +250,17 @@ def picture(model: Any, s: Any) -> Picture | None:
          f"inside a fault on gfn {s.vcpu[0]}, holding a folio reference"
          + (" (invalidation seen: stale)" if s.vcpu[1] else "")),
         ("VMM thread", _vmm_text(s.vmm)),
-        ("speculative walker", "none" if s.spec < 0 else f"holds a reference at pfn {s.spec}"),
+        ("transient reference", "none" if s.spec < 0 else
+         f"{_spec_taker(k, s)} holds a reference at pfn {s.spec}"),
         ("guest launched", "yes (SNP_LAUNCH_FINISH done)" if s.launched else "no"),
     ]
     fault = (int(s.fault[1]), str(s.fault[0])) if s.fault else None
     return Picture(cols, groups, rows, segs, threads, fault, _covered)
+
+
+def _spec_taker(k: Any, s: Any) -> str:
+    """Who holds the transient reference at ``s.spec``: compaction
+    (mm/compaction.c:isolate_migratepages_block) below pageblock order, and
+    alloc_contig_range at or above it, which compaction skips (docs/kernel-notes.md)."""
+    o = s.order[s.spec] if s.order[s.spec] >= 0 else s.held[s.spec]
+    return "alloc_contig_range" if o >= k.HUGE else "compaction"

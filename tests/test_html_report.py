@@ -115,6 +115,10 @@ def test_s1_page_draws_nine_steps_and_marks_the_fatal_one(site):
     # why the walker matters: without its reference, truncate would have freed the folio
     step5 = html.split('id="step-5"')[1].split("</section>")[0]
     assert "<summary>1 other call(s) were enabled here</summary>" in step5
+    # a PMD folio's transient reference is alloc_contig_range's: compaction skips it
+    assert "<code>alloc_contig_range(pfn=0)</code>" in step5
+    assert "alloc_contig_range holds a reference at pfn 0" in step5
+    assert "compaction" not in step5
     assert re.search(r"<li><code>truncate_inode_pages_range\(rmp_make_shared_fails=false, "
                      r"second_split_fails=false\)</code>: folio@0: index 0..1 order 1 dirty "
                      r"-&gt; -; .*pfn 0 rmp: assigned 2M -&gt; shared", step5)
