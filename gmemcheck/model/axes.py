@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import gmem, hugetlb, mm, snp
-from .mm import span_at
+from .mm import folios_in
 from .registry import axis, value
 from .work import Work
 
@@ -23,20 +23,13 @@ def truncate_zero_in_place(k: Any, w: Work, lo: int, hi: int) -> None:
     punches ... only zero-out the memory"): folios wholly inside the range are removed
     as truncate_inode_pages_range would; the punched pages of a partially covered huge
     folio are zeroed in place (folio_zero_range) and the folio is kept."""
-    i = lo
-    while i < hi and not w.faulted:
-        span = span_at(w, i)
-        if span is None:
-            i += 1
-            continue
-        h, e = span
+    for h, e in folios_in(w, lo, hi):
         if h >= lo and e <= hi:
             k.filemap_remove_folio(w, h, e)
         else:
             for p in range(max(lo, h), min(hi, e)):
                 if not k.host_write(w, p, "folio_zero_range (partial punch zeroes in place)"):
                     return
-        i = e
 
 
 def _define() -> None:

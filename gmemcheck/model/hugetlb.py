@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from .kvm import stale_inflight_fault, zap
-from .mm import span_at
+from .mm import folios_in, span_at
 from .registry import step
 from .snp import psmash, rmp_make_shared
 from .state import (
@@ -95,14 +95,8 @@ def merge_truncate_range(k: Any, w: Work, lo: int, hi: int) -> None:
         pun[i] = True
     for r in range(lo, hi, k.N):
         merge(k, w, r)
-    i = lo
-    while i < hi and not w.faulted:
-        span = span_at(w, i)
-        if span is None:
-            i += 1
-            continue
-        k.filemap_remove_folio(w, span[0], span[1])
-        i = span[1]
+    for h, e in folios_in(w, lo, hi):
+        k.filemap_remove_folio(w, h, e)
 
 
 def merge_would_spin(k: Any, s: Any, gfn: int) -> bool:
@@ -206,17 +200,10 @@ def kvm_gmem_zero_range(k: Any, w: Work, lo: int, hi: int) -> None:
     folio's *first* page to ``hi`` (or its end): a huge folio that starts before ``lo``
     has its pages before the hole zeroed too. No refcount check, no split, nothing
     freed; on SNP a store to an RMP-assigned page is an RMP #PF (docs/kernel-notes.md)."""
-    i = lo
-    while i < hi and not w.faulted:
-        span = span_at(w, i)
-        if span is None:
-            i += 1
-            continue
-        h, e = span
+    for h, e in folios_in(w, lo, hi):
         for p in range(h, min(e, hi)):
             if not k.host_write(w, p, "folio_zero_segment (kvm_gmem_zero_range)"):
                 return
-        i = e
 
 
 def truncate_inode_range_rfc_v2(k: Any, w: Work, lo: int, hi: int) -> None:

@@ -25,6 +25,7 @@ its end.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from .registry import step
@@ -43,6 +44,21 @@ def span_at(w: Work, i: int) -> tuple[int, int] | None:
         return None
     h = i & ~((1 << o) - 1)
     return h, h + (1 << o)
+
+
+def folios_in(w: Work, lo: int, hi: int) -> Iterator[tuple[int, int]]:
+    """``[head, end)`` of each page-cache folio with a page in ``[lo, hi)``, in index
+    order, read as the walk goes (the caller may remove or change the folio before the
+    next one is looked up), stopping once a fatal event happened (the
+    find_lock_entries / filemap_get_folios walk of mm/truncate.c and guest_memfd.c)."""
+    i = lo
+    while i < hi and not w.faulted:
+        span = span_at(w, i)
+        if span is None:
+            i += 1
+            continue
+        yield span
+        i = span[1]
 
 
 def held_at(w: Work, i: int) -> tuple[int, int] | None:
@@ -241,16 +257,9 @@ def truncate_inode_partial_folio(k: Any, w: Work, head: int, end: int, lo: int, 
 def truncate_inode_pages_range(k: Any, w: Work, lo: int, hi: int) -> None:
     start, end = lo, hi
     # Pass 1 (find_lock_entries): folios wholly inside the range.
-    i = lo
-    while i < hi and not w.faulted:
-        span = span_at(w, i)
-        if span is None:
-            i += 1
-            continue
-        h, e = span
+    for h, e in folios_in(w, lo, hi):
         if h >= lo and e <= hi:
             k.filemap_remove_folio(w, h, e)
-        i = e
     if w.faulted:
         return
     # The folio at lstart (same_folio from its original size), then the one at lend.
