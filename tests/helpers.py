@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from gmemcheck import properties
 from gmemcheck.checker.core import Outcome
+from gmemcheck.cli import main
 from gmemcheck.model import apply_overrides, build, load_preset
 
 
@@ -55,3 +58,18 @@ class Driver:
                               zip(self.states, self.labels, self.states[1:], strict=False)):
                 bad.add(name)
         return bad
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``gmemcheck *argv`` in this process: exit code, stdout, stderr."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    """The one line an input or I/O error prints: no traceback, named after the tool."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err and lines[0].startswith("gmemcheck")
+    return lines[0]

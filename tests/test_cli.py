@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from helpers import one_line_error, run
 
-from gmemcheck.cli import main
 from gmemcheck.model.config import configs_dir
 
 ROOT = configs_dir().parent
@@ -17,18 +17,6 @@ CX = ROOT / "counterexamples"
 S1 = CX / "rfc-thp" / "host-never-writes-guest-owned.itf.json"
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    assert lines[0].startswith("gmemcheck")
-    return lines[0]
 
 
 # ------------------------------------------------------------------ check

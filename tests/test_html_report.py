@@ -12,6 +12,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from helpers import one_line_error, run
 
 from gmemcheck.cli import main
 from gmemcheck.model.config import configs_dir
@@ -23,17 +24,6 @@ LASSO = CX / "rfc-thp" / "punched-memory-eventually-freed.itf.json"
 FREED = CX / "mainline-latest-rmp-fail" / "freed-pages-are-shared.itf.json"
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err and lines[0].startswith("gmemcheck")
-    return lines[0]
 
 
 def cell(preset: str, prop: str, kind: str, outcome: str, trace: Path | None,

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import one_line_error as one_line
+from helpers import run
 
 from gmemcheck import cli, properties
 from gmemcheck.cli import main
@@ -26,17 +28,6 @@ PB_TRACE = PB / "prepared-agrees-with-rmp.itf.json"     # 5 steps
 S1 = CX / "rfc-thp" / "host-never-writes-guest-owned.itf.json"
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err and lines[0].startswith("gmemcheck")
-    return lines[0]
 
 
 def snapshot(d: Path) -> dict[str, tuple[bytes, int]]:
