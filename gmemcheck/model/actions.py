@@ -438,54 +438,51 @@ def _host_user_write(k: Any) -> Action | None:
 
 
 # ====================================================================== environment
+def _ref_taker(k: Any, name: str, orders: range, event: str, doc: str) -> Action:
+    """An environment walker that takes a transient folio reference (folio_try_get) on
+    the head of a folio whose order lies in ``orders`` and keeps it in ``spec``."""
+    def guard(s: Any, a: tuple[int]) -> bool:
+        p = a[0]
+        o = s.order[p]
+        return s.spec < 0 and o in orders and p % (1 << o) == 0
+
+    def body(k: Any, w: Work, p: int) -> None:
+        w.put("spec", p)
+        w.event(event.format(pfn=p))
+
+    return make(k, name, ("pfn",), [(p,) for p in range(k.P)], guard, body,
+                frozenset({"spec"}), doc, environment=True)
+
+
 @action("isolate_migratepages_block")
 def _spec_get(k: Any) -> Action | None:
     if not k.spec_refs or never_split(k):
         return None  # every folio is of pageblock order: compaction skips them all
-
-    def guard(s: Any, a: tuple[int]) -> bool:
-        p = a[0]
-        o = s.order[p]
-        # Compaction skips compound pages at or above pageblock order (here the huge
-        # order) before taking a reference: skip_isolation_on_order (issue 13).
-        return s.spec < 0 and 0 <= o < k.HUGE and p % (1 << o) == 0
-
-    def body(k: Any, w: Work, p: int) -> None:
-        w.put("spec", p)
-        w.event(f"compaction: folio_try_get on the folio at pfn {p} "
-                "(rejected later: unmovable mapping)")
-
-    return make(k, "isolate_migratepages_block", ("pfn",), [(p,) for p in range(k.P)], guard,
-                body, frozenset({"spec"}),
-                "mm/compaction.c:isolate_migratepages_block: a compaction PFN walker takes a "
-                "speculative reference (folio_try_get) on a guest_memfd folio below "
-                "pageblock order before rejecting it as unmovable (DOMAIN.md §1.1, §3.2 "
-                "item 3; docs/kernel-notes.md).", environment=True)
+    # Compaction skips compound pages at or above pageblock order (here the huge order)
+    # before taking a reference: skip_isolation_on_order (issue 13).
+    return _ref_taker(
+        k, "isolate_migratepages_block", range(0, k.HUGE),
+        "compaction: folio_try_get on the folio at pfn {pfn} (rejected later: unmovable "
+        "mapping)",
+        "mm/compaction.c:isolate_migratepages_block: a compaction PFN walker takes a "
+        "speculative reference (folio_try_get) on a guest_memfd folio below "
+        "pageblock order before rejecting it as unmovable (DOMAIN.md §1.1, §3.2 "
+        "item 3; docs/kernel-notes.md).")
 
 
 @action("alloc_contig_range")
 def _contig_get(k: Any) -> Action | None:
     if not k.spec_refs or k.axes["allocation"] == "order0":
         return None  # no folio of pageblock order or above to take a reference on
-
-    def guard(s: Any, a: tuple[int]) -> bool:
-        p = a[0]
-        o = s.order[p]
-        return s.spec < 0 and o >= k.HUGE and p % (1 << o) == 0
-
-    def body(k: Any, w: Work, p: int) -> None:
-        w.put("spec", p)
-        w.event(f"alloc_contig_range: folio_try_get on the huge folio at pfn {p} "
-                "(cc->alloc_contig; rejected later: unmovable mapping)")
-
-    return make(k, "alloc_contig_range", ("pfn",), [(p,) for p in range(k.P)], guard,
-                body, frozenset({"spec"}),
-                "mm/page_alloc.c:alloc_contig_range -> mm/compaction.c:"
-                "isolate_migratepages_range -> isolate_migratepages_block with "
-                "cc->alloc_contig (gigantic page allocation, virtio-mem): the only walker "
-                "that takes a speculative reference on a folio at or above pageblock order "
-                "(DOMAIN.md §1.1, §3.2 item 3, as corrected in docs/kernel-notes.md).",
-                environment=True)
+    return _ref_taker(
+        k, "alloc_contig_range", range(k.HUGE, k.HUGE + 1),
+        "alloc_contig_range: folio_try_get on the huge folio at pfn {pfn} "
+        "(cc->alloc_contig; rejected later: unmovable mapping)",
+        "mm/page_alloc.c:alloc_contig_range -> mm/compaction.c:"
+        "isolate_migratepages_range -> isolate_migratepages_block with "
+        "cc->alloc_contig (gigantic page allocation, virtio-mem): the only walker "
+        "that takes a speculative reference on a folio at or above pageblock order "
+        "(DOMAIN.md §1.1, §3.2 item 3, as corrected in docs/kernel-notes.md).")
 
 
 @action("folio_put")

@@ -281,14 +281,7 @@ def truncate_inode_pages_range(k: Any, w: Work, lo: int, hi: int) -> None:
             if not k.truncate_inode_partial_folio(w, h, e, lo, hi):
                 end = h
     # Pass 3 (find_get_entries): every folio with a page in [start, end), whole.
-    i = start
-    while i < end and not w.faulted:
-        span = span_at(w, i)
-        if span is None:
-            i += 1
-            continue
-        h, e = span
+    for h, e in folios_in(w, start, end):
         if h < lo or e > hi:
             w.event(f"pass 3 removes folio [{h}..{e - 1}], which straddles the hole")
         k.filemap_remove_folio(w, h, e)
-        i = e
