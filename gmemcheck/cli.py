@@ -123,6 +123,73 @@ def nonneg_int(s: str) -> int:
     return v
 
 
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """The options of a run of the checks, shared by ``check`` and ``report``."""
+    p.add_argument("--config", "--preset", dest="configs", action="append", metavar="PRESET",
+                   help="a built-in preset name or a TOML file (repeatable)")
+    p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="FILE",
+                   help="a plug-in adding design-axis values or properties (repeatable)")
+    p.add_argument("--property", "-p", dest="props", action="append", metavar="NAME",
+                   help="a property to check (repeatable; default: all)")
+    p.add_argument("--engine", default="bfs",
+                   choices=("bfs", "simulate", "bmc", "kinduction", "strongest"),
+                   help="bfs: exhaustive breadth-first search; simulate: seeded random walks; "
+                   "bmc: Z3 bounded model checking up to --depth steps; kinduction: Z3 "
+                   "k-induction proofs of the safety properties; strongest: bfs, then a "
+                   "k-induction proof at pages_per_huge=--prove-at of every safety property "
+                   "that bfs found to hold")
+    p.add_argument("--max-states", type=positive_int, help="cap on distinct states")
+    p.add_argument("--max-depth", type=positive_int, help="cap on search depth")
+    p.add_argument("--max-seconds", type=positive_float, help="cap on wall time per preset")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="bfs: N processes compute successors and predicates (same states, "
+                   "verdicts and traces as one)")
+    p.add_argument("--hash-compaction", action="store_true",
+                   help="bfs: keep 64-bit fingerprints instead of states (as TLC does); "
+                   "every verdict says so with the probability of a missed state, and "
+                   "what rests on a complete search is at most bounded")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override an axis or bound of the preset for this run (repeatable)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress lines on stderr (default: only on a terminal)")
+    p.add_argument("--walks", type=positive_int, default=200, help="simulate: number of walks")
+    p.add_argument("--depth", type=positive_int, default=None,
+                   help="simulate: steps per walk (default 60); bmc: most steps (default 10)")
+    p.add_argument("--k", type=positive_int, default=1,
+                   help="kinduction/strongest: induction depth (default 1)")
+    p.add_argument("--prove-at", type=huge_size, default=512, metavar="PAGES",
+                   help="strongest: pages_per_huge of the induction proofs (default 512)")
+    p.add_argument("--window", action=argparse.BooleanOptionalAction, default=None,
+                   help="kinduction/strongest: prove over representative pages (the "
+                   "default from 512 pages per huge folio, k=1)")
+    p.add_argument("--solver-timeout", type=positive_float, metavar="SECONDS",
+                   help="bmc/kinduction: give up on one solver query after this long "
+                   "(inconclusive)")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="simulate: random seed")
+
+
+
+def run_presets(a: argparse.Namespace, cmd: str) -> list[Any]:
+    """The presets a run names (all built-in ones by default), with ``--set`` applied,
+    then the ``-p`` names checked: presets first, since their own ``plugins = [...]``
+    may bring the properties ``-p`` names."""
+    names = a.configs or builtin_presets()
+    if not names:
+        raise UsageError(f"gmemcheck {cmd}: no presets given and none built in")
+    cfgs = [apply_overrides(load_preset(n), a.sets) for n in names]
+    for n in a.props or ():
+        if n not in properties.REGISTRY:
+            raise UsageError(f"gmemcheck {cmd}: unknown property {n!r} (see gmemcheck list)")
+    return cfgs
+
+
+def sym_opts(a: argparse.Namespace, log: Any = None) -> SymOpts:
+    """The Z3 engines' options from a run's arguments."""
+    return SymOpts(depth=a.depth or 10, k=a.k, prove_at=a.prove_at, window=a.window,
+                   timeout_ms=int(a.solver_timeout * 1000) if a.solver_timeout else None,
+                   log=log)
+
+
 def make_parser() -> Parser:
     p = Parser(prog="gmemcheck", description="Model checker for the memory semantics of "
                "Linux guest_memfd: huge folios, truncate/split, preparedness, SEV-SNP RMP.")
@@ -130,31 +197,7 @@ def make_parser() -> Parser:
 
     c = sub.add_parser("check", help="check properties on design presets (default: all "
                        "built-in presets, all properties)")
-    c.add_argument("--config", "--preset", dest="configs", action="append", metavar="PRESET",
-                   help="a built-in preset name or a TOML file (repeatable)")
-    c.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="FILE",
-                   help="a plug-in adding design-axis values or properties (repeatable)")
-    c.add_argument("--property", "-p", dest="props", action="append", metavar="NAME",
-                   help="a property to check (repeatable; default: all)")
-    c.add_argument("--engine", default="bfs",
-                   choices=("bfs", "simulate", "bmc", "kinduction", "strongest"),
-                   help="bfs: exhaustive breadth-first search; simulate: seeded random walks; "
-                   "bmc: Z3 bounded model checking up to --depth steps; kinduction: Z3 "
-                   "k-induction proofs of the safety properties; strongest: bfs, then a "
-                   "k-induction proof at pages_per_huge=--prove-at of every safety property "
-                   "that bfs found to hold")
-    c.add_argument("--max-states", type=positive_int, help="cap on distinct states")
-    c.add_argument("--max-depth", type=positive_int, help="cap on search depth")
-    c.add_argument("--max-seconds", type=positive_float, help="cap on wall time per preset")
-    c.add_argument("--workers", type=positive_int, default=1, metavar="N",
-                   help="bfs: N processes compute successors and predicates (same states, "
-                   "verdicts and traces as one)")
-    c.add_argument("--hash-compaction", action="store_true",
-                   help="bfs: keep 64-bit fingerprints instead of states (as TLC does); "
-                   "every verdict says so with the probability of a missed state, and "
-                   "what rests on a complete search is at most bounded")
-    c.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override an axis or bound of the preset for this run (repeatable)")
+    add_run_options(c)
     c.add_argument("--format", default="text", choices=("text", "json", "junit"))
     c.add_argument("--max-memory", type=memory_size, metavar="SIZE",
                    help="cap on the address space of this process (e.g. 4G): a preset "
@@ -166,22 +209,6 @@ def make_parser() -> Parser:
                    help="write into the committed counterexamples/ even when the run is not "
                    "the pinned one (built-in presets only)")
     c.add_argument("--no-write", action="store_true", help="do not write trace files")
-    c.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress lines on stderr (default: only on a terminal)")
-    c.add_argument("--walks", type=positive_int, default=200, help="simulate: number of walks")
-    c.add_argument("--depth", type=positive_int, default=None,
-                   help="simulate: steps per walk (default 60); bmc: most steps (default 10)")
-    c.add_argument("--k", type=positive_int, default=1,
-                   help="kinduction/strongest: induction depth (default 1)")
-    c.add_argument("--prove-at", type=huge_size, default=512, metavar="PAGES",
-                   help="strongest: pages_per_huge of the induction proofs (default 512)")
-    c.add_argument("--window", action=argparse.BooleanOptionalAction, default=None,
-                   help="kinduction/strongest: prove over representative pages (the "
-                   "default from 512 pages per huge folio, k=1)")
-    c.add_argument("--solver-timeout", type=positive_float, metavar="SECONDS",
-                   help="bmc/kinduction: give up on one solver query after this long "
-                   "(inconclusive)")
-    c.add_argument("--seed", type=nonneg_int, default=0, help="simulate: random seed")
 
     r = sub.add_parser("replay", help="replay a counterexample through the model")
     r.add_argument("file", help="an .itf.json trace written by gmemcheck")
@@ -336,16 +363,7 @@ def cmd_check(a: argparse.Namespace) -> int:
 
     for f in a.plugins:
         load(f)
-    names = a.configs or builtin_presets()
-    if not names:
-        raise UsageError("gmemcheck check: no presets given and none built in")
-    # presets first: their own plugins = [...] may bring the properties -p names
-    cfgs = [apply_overrides(load_preset(n), a.sets) for n in names]
-    if a.props:
-        for n in a.props:
-            if n not in properties.REGISTRY:
-                raise UsageError(f"gmemcheck check: unknown property {n!r} "
-                                 f"(see gmemcheck list)")
+    cfgs = run_presets(a, "check")
     targets = _where_to_write(a, cfgs)
     caps = Caps(a.max_states, a.max_depth, a.max_seconds)
     show_progress = a.progress if a.progress is not None else sys.stderr.isatty()
@@ -367,9 +385,7 @@ def cmd_check(a: argparse.Namespace) -> int:
                 print(f"gmemcheck: {name}: {msg.strip()}", file=sys.stderr, flush=True)
 
             walk_depth = a.depth or 60
-            sym = SymOpts(depth=a.depth or 10, k=a.k, prove_at=a.prove_at, window=a.window,
-                          timeout_ms=int(a.solver_timeout * 1000) if a.solver_timeout
-                          else None, log=log if show_progress else None)
+            sym = sym_opts(a, log if show_progress else None)
             if show_progress:
                 log(f"{a.engine} started")
             started = time.perf_counter()
@@ -588,24 +604,7 @@ def add_report_parser(sub: Any) -> None:
     rp.add_argument("--from-json", metavar="FILE",
                     help="draw an existing `gmemcheck check --format json` result instead "
                     "of running the checks")
-    rp.add_argument("--config", "--preset", dest="configs", action="append", metavar="PRESET",
-                    help="a built-in preset name or a TOML file (repeatable)")
-    rp.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="FILE")
-    rp.add_argument("--property", "-p", dest="props", action="append", metavar="NAME")
-    rp.add_argument("--engine", default="bfs",
-                    choices=("bfs", "simulate", "bmc", "kinduction", "strongest"))
-    rp.add_argument("--max-states", type=positive_int)
-    rp.add_argument("--max-depth", type=positive_int)
-    rp.add_argument("--max-seconds", type=positive_float)
-    rp.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
-    rp.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
-    rp.add_argument("--walks", type=positive_int, default=200)
-    rp.add_argument("--depth", type=positive_int, default=None)
-    rp.add_argument("--k", type=positive_int, default=1)
-    rp.add_argument("--prove-at", type=positive_int, default=512, metavar="PAGES")
-    rp.add_argument("--window", action=argparse.BooleanOptionalAction, default=None)
-    rp.add_argument("--solver-timeout", type=positive_float, metavar="SECONDS")
-    rp.add_argument("--seed", type=nonneg_int, default=0)
+    add_run_options(rp)
 
 
 def cmd_report(a: argparse.Namespace) -> int:
@@ -636,18 +635,10 @@ def cmd_report(a: argparse.Namespace) -> int:
                 summary = htmlreport.build_site(doc, tmp, [Path.cwd(),
                                                            Path(a.from_json).parent])
         else:
-            names = a.configs or builtin_presets()
-            if a.props:
-                for n in a.props:
-                    if n not in properties.REGISTRY:
-                        raise UsageError(f"gmemcheck report: unknown property {n!r} "
-                                         "(see gmemcheck list)")
-            cfgs = [apply_overrides(load_preset(n), a.sets) for n in names]
+            cfgs = run_presets(a, "report")
             caps = Caps(a.max_states, a.max_depth, a.max_seconds)
             show_progress = a.progress if a.progress is not None else sys.stderr.isatty()
-            sym = SymOpts(depth=a.depth or 10, k=a.k, prove_at=a.prove_at, window=a.window,
-                          timeout_ms=int(a.solver_timeout * 1000) if a.solver_timeout
-                          else None)
+            sym = sym_opts(a)
             with htmlreport.staged(out) as tmp:
                 runs = []
                 for cfg in cfgs:
@@ -656,7 +647,8 @@ def cmd_report(a: argparse.Namespace) -> int:
                               file=sys.stderr, flush=True)
                     runs.append(run_preset(cfg, a.props, a.engine, caps, tmp / "traces",
                                            progress if show_progress else None, a.walks,
-                                           a.depth or 60, a.seed, sym))
+                                           a.depth or 60, a.seed, sym, a.workers,
+                                           a.hash_compaction))
                 from . import report
 
                 doc = json.loads(report.to_json(runs))

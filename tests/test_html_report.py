@@ -167,6 +167,11 @@ def test_bad_input_is_one_line_and_keeps_the_previous_report(capsys, tmp_path):
     code, _, err = run(capsys, "report", "--from-json", str(tmp_path / "nope.json"),
                        "--out", str(out))
     assert code == 64 and "nope.json: no such file" in one_line_error(err)
+    # the run options are check's own, validated the same way
+    code, _, err = run(capsys, "report", "--out", str(out), "--prove-at", "3")
+    assert code == 64 and "3 is not a supported pages_per_huge" in one_line_error(err)
+    code, _, err = run(capsys, "report", "--out", str(out), "--max-seconds", "nan")
+    assert code == 64 and "must be a finite number" in one_line_error(err)
     js.write_text('{"results": [')
     code, _, err = run(capsys, "report", "--from-json", str(js), "--out", str(out))
     assert code == 64 and "not valid JSON" in one_line_error(err)
