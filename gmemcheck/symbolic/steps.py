@@ -37,6 +37,7 @@ from ..model.state import (
     STALE,
     ZERO,
 )
+from ..model.mm import intermediate_orders
 from .space import num
 from .work import PC_CODES, SW, VM_POPULATE, VM_PUNCH
 
@@ -212,10 +213,8 @@ def present(w: SW, p: Any) -> Any:
 def mid(k: Any) -> bool:
     """The design can leave folios of an order strictly between 0 and the huge order:
     the 6.15+ non-uniform truncate (mm/huge_memory.c:__split_unmapped_folio, buddy
-    halves around split_at) on THP folios of at least 4 pages (at 2 pages a buddy split
-    is the uniform one)."""
-    return (k.axes["truncate"] == "nonuniform" and k.axes["partial_punch"] == "truncate"
-            and k.axes["allocation"] in ("thp-fallback", "huge-only") and k.HUGE >= 2)
+    halves around split_at) on THP folios of at least 4 pages (model/mm.py)."""
+    return intermediate_orders(k)
 
 
 def like(k: Any, p: Any, v: int) -> Any:
