@@ -17,6 +17,7 @@ from typing import Any
 import z3
 
 from ..model.actions import never_split
+from ..model.hugetlb import restructures
 from ..model.state import (
     DATA,
     HOST_GUP,
@@ -523,7 +524,7 @@ def build(k: Any, model: Any) -> list[SymAction]:
             h = st.rs(k, g)
             v = _view(s)
             wait = z3.And(z3.Not(private), o > 0, st.extra_refs(k, v, h, h + k.N))
-            if k.axes["refcount_gating"] == "safe-refcount-range":
+            if k.axes["refcount_gating"] == "safe-refcount-range" and restructures(k):
                 # hugetlb.py:merge_would_spin
                 spins = []
                 for r in range(k.R):

@@ -37,6 +37,7 @@ from ..model.state import (
     STALE,
     ZERO,
 )
+from ..model.hugetlb import restructures
 from ..model.mm import intermediate_orders
 from .space import num
 from .work import PC_CODES, SW, VM_POPULATE, VM_PUNCH
@@ -793,7 +794,10 @@ def truncate_zero_in_place(k: Any, w: SW, lo: Any, hi: Any, rmp_fail: Any) -> An
 
 
 def merge(k: Any, w: SW, r0: int) -> None:
-    """hugetlb.py:merge of the huge range at the concrete index (position) r0."""
+    """hugetlb.py:merge of the huge range at the concrete index (position) r0 (only
+    where hugetlb.py:restructures)."""
+    if not restructures(k):
+        return
     span = region_of(k, r0)
     cond = z3.And(w.order[r0] != k.HUGE, region_all(k, [w.order[q] >= 0 for q in span]))
     with w.when(cond):
