@@ -101,8 +101,9 @@ def get_folio(k: Any, w: SW, idx: Any, huge_ok: Any, span: range | None = None
     o = w.order[idx]
     exist = o >= 0
     eh, ee = st.head_of(k, o, idx), st.end_of(k, o, idx)
-    h = st.rs(k, idx)
-    iv = st.at(k, idx)
+    # concrete pages as terms of the state's integer sort (bit-vector or Int)
+    h = st.sorted_as(st.rs(k, idx), o)
+    iv = st.sorted_as(st.at(k, idx), o)
     one = range(idx, idx + 1) if span is not None else None
     if alloc == "order0":
         free = st.frames_free(k, w, iv, iv + 1, one)
@@ -152,7 +153,7 @@ def get_folio_next(k: Any, w: SW, idx: int) -> tuple[Any, Any]:
     o = w.order[idx]
     exist = o >= 0
     ee = st.end_of(k, o, idx)
-    iv = st.at(k, idx)
+    iv = st.sorted_as(st.at(k, idx), o)
     one = range(idx, idx + 1)
     if alloc in ("order0", "thp-fallback"):
         free = st.frames_free(k, w, iv, iv + 1, one)

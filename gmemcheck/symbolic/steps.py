@@ -238,7 +238,7 @@ def block(k: Any, j: int, p: Any) -> Any:
 
 def buddy_order(k: Any, j: int, p: int, a: Any) -> Any:
     """The order of page ``p`` (a concrete position) after a buddy split at page ``a``
-    (a Z3 term) of the order-``j`` folio holding both (mm/mm.py:buddy_pieces): 0 at
+    (a Z3 term) of the order-``j`` folio holding both (model/mm.py:buddy_pieces): 0 at
     ``a``, else the largest i < j such that the aligned 2**i block of ``p`` does not
     hold ``a``, i.e. one less than the smallest i >= 1 whose block does."""
     terms = []
@@ -251,25 +251,32 @@ def buddy_order(k: Any, j: int, p: int, a: Any) -> Any:
     return out
 
 
+def sorted_as(x: Any, ref: Any) -> Any:
+    """``x`` (a page number) as a term of ``ref``'s integer sort when it is a Python
+    int: a choice between two concrete pages must not become a mathematical-integer
+    term inside a bit-vector encoding (z3.If of two ints is an Int)."""
+    return _int(x, ref) if isinstance(x, int) and isinstance(ref, z3.ExprRef) else x
+
+
 def head_of(k: Any, o: Any, p: Any) -> Any:
     """Head of the folio of order ``o`` (0, huge, or in between when :func:`mid`)
-    covering ``p``."""
+    covering ``p``, in ``o``'s integer sort."""
     if not k.HUGE:
         return at(k, p)
-    out = z3.If(o == k.HUGE, rs(k, p), at(k, p))
+    out = z3.If(o == k.HUGE, sorted_as(rs(k, p), o), sorted_as(at(k, p), o))
     if mid(k):
         for j in range(1, k.HUGE):
-            out = z3.If(o == j, block(k, j, p), out)
+            out = z3.If(o == j, sorted_as(block(k, j, p), o), out)
     return out
 
 
 def end_of(k: Any, o: Any, p: Any) -> Any:
     if not k.HUGE:
         return at(k, p) + 1
-    out = z3.If(o == k.HUGE, rs(k, p) + k.N, at(k, p) + 1)
+    out = z3.If(o == k.HUGE, sorted_as(rs(k, p) + k.N, o), sorted_as(at(k, p) + 1, o))
     if mid(k):
         for j in range(1, k.HUGE):
-            out = z3.If(o == j, block(k, j, p) + (1 << j), out)
+            out = z3.If(o == j, sorted_as(block(k, j, p) + (1 << j), o), out)
     return out
 
 
@@ -453,9 +460,10 @@ def sev_gmem_prepare_mainline(k: Any, w: SW, pfn: Any, mo: Any) -> None:
 
 
 def sev_gmem_prepare_rfc(k: Any, w: SW, pfn: Any, mo: Any) -> None:
-    """snp.py:sev_gmem_prepare_rfc, the walk over [ALIGN_DOWN(pfn, 2**mo), +2**mo) with
-    mo in {0, huge}: a whole shared aligned region takes one 2M update, every other
-    shared page of the range a 4K one, in page order."""
+    """snp.py:sev_gmem_prepare_rfc, the walk over [ALIGN_DOWN(pfn, 2**mo), +2**mo) (mo
+    0, huge, or in between when :func:`mid`): a whole shared aligned region takes one
+    2M update (only a huge range holds one), every other shared page of the range a 4K
+    one, in page order."""
     if not k.snp:
         return
     huge = mo == k.HUGE
