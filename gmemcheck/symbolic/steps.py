@@ -23,6 +23,8 @@ from typing import Any
 import z3
 from z3 import z3core
 
+from ..model.hugetlb import restructures
+from ..model.mm import intermediate_orders
 from ..model.state import (
     DATA,
     HOST_GUP,
@@ -37,8 +39,6 @@ from ..model.state import (
     STALE,
     ZERO,
 )
-from ..model.hugetlb import restructures
-from ..model.mm import intermediate_orders
 from .space import num
 from .work import PC_CODES, SW, VM_POPULATE, VM_PUNCH
 
