@@ -88,3 +88,96 @@ def test_bounded_exploration_at_four_pages_reaches_exactly_orders_0_1_2():
     assert orders == {-1, 0, 1, 2}
     first = next(i for i, s in enumerate(ex.states) if 1 in s.order)
     assert ex.depth[first] == 3          # populate, punch, truncate
+
+
+# ------------------------------------------------ the intermediate order, BFS and Z3
+def _rfc4(*sets: str):
+    return model("rfc-thp", "truncate=nonuniform", "pages_per_huge=4", *sets)
+
+
+def test_bfs_shortest_path_to_an_intermediate_order():
+    """The size witness reach-intermediate-order (pages_per_huge >= 4 only): the
+    shortest path allocates the huge folio, punches its first page and truncates; the
+    buddy split at page 0 leaves [0] [1] [2..3] and page 0 is removed."""
+    from gmemcheck import properties
+    from gmemcheck.checker.core import Result
+    from gmemcheck.checker.run import check
+
+    assert "reach-intermediate-order" not in properties.applicable(
+        model("rfc-thp", "truncate=nonuniform"))                 # 2 pages: no such order
+    assert "reach-intermediate-order" not in properties.applicable(
+        model("rfc-thp", "pages_per_huge=4"))                    # uniform truncate
+    m = _rfc4()
+    v = check(m, properties.select(m, ["reach-intermediate-order"])).verdicts[0]
+    assert v.result is Result.HOLDS and v.bound == "witness: 3 steps"
+    assert [(s.action, s.args) for s in v.trace.steps] == [
+        ("kvm_gmem_allocate", (0, 4)), ("kvm_gmem_punch_hole", (0, 1)),
+        ("truncate_inode_pages_range", (False, False))]
+    assert v.trace.steps[-1].state.order == (-1, 0, 1, 1)
+
+
+def test_bmc_finds_a_three_step_intermediate_order_witness_and_none_in_two():
+    """BMC over the intermediate-order encoding: nothing within 2 steps, a 3-step
+    witness (bmc replays it through the explicit model before returning it; replayed
+    here once more), and the BFS witness is a path of the Z3 transition relation."""
+    from gmemcheck import properties
+    from gmemcheck.checker.core import Result
+    from gmemcheck.checker.replay import replay
+    from gmemcheck.checker.run import check
+    from gmemcheck.symbolic.bmc import bmc
+    from gmemcheck.symbolic.model import SymModel
+
+    m = _rfc4()
+    p = properties.select(m, ["reach-intermediate-order"])
+    two = bmc(m, p, 2)[0]
+    assert two.result is Result.INCONCLUSIVE and two.bound == "depth<=2" and two.trace is None
+    three = bmc(m, p, 3)[0]
+    assert three.result is Result.HOLDS and three.bound == "witness: 3 steps"
+    assert len(three.trace) == 3 and three.trace.origin == "init"
+    replay(m, three.trace)
+    assert any(0 < o < 2 for o in three.trace.steps[-1].state.order)
+    sm = SymModel(m)
+    bfs = check(m, p).verdicts[0].trace
+    s = bfs.init
+    for stp in bfs.steps:
+        assert (stp.action, stp.args, stp.state) in sm.successors(s)
+        s = stp.state
+
+
+def _agree_on_intermediate_states(m, count: int = 15) -> None:
+    from gmemcheck.checker.explicit import Caps, explore, successors
+    from gmemcheck.symbolic.model import SymModel
+
+    sm = SymModel(m, bv=True)
+    states = explore(m, [], Caps(max_states=1500)).states
+    mids = [s for s in states if any(0 < o < m.k.HUGE for o in s.order)]
+    assert len(mids) >= count
+    for s in mids[::len(mids) // count][:count]:
+        exp = set() if m.terminal(s) else set(successors(m, s))
+        assert sm.successors(s) == exp, s
+
+
+def test_z3_successors_agree_at_four_pages_rfc_thp_nonuniform():
+    _agree_on_intermediate_states(_rfc4("split_may_fail=true"))
+
+
+def test_z3_successors_agree_at_four_pages_thp_folio_private():
+    """folio->private is kept by the piece holding the head page only."""
+    _agree_on_intermediate_states(model("thp-folio-private", "truncate=nonuniform",
+                                        "pages_per_huge=4"))
+
+
+def test_z3_successors_agree_at_four_pages_always_huge_with_truncate():
+    _agree_on_intermediate_states(model("always-huge-reject", "partial_punch=truncate",
+                                        "truncate=nonuniform", "pages_per_huge=4"))
+
+
+def test_intermediate_orders_have_no_window_or_in_place_encoding():
+    import pytest
+
+    from gmemcheck.symbolic.model import NoEncoding, SymModel
+
+    with pytest.raises(NoEncoding, match="window"):
+        SymModel(_rfc4(), window=2)
+    with pytest.raises(NoEncoding, match="in-place"):
+        SymModel(_rfc4("conversion=in-place"))

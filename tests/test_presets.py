@@ -70,6 +70,8 @@ def test_every_goal_property_is_violated_somewhere_and_holds_somewhere(matrix):
 def test_each_corner_is_reached_on_some_preset(matrix):
     runs = matrix[0]
     for name in properties.CORNERS:
+        if name in properties.SIZE_WITNESSES:
+            continue    # reached at 4 pages per huge folio (tests/test_nonuniform.py)
         outcomes = {c.outcome for r in runs.values() for c in r.cells if c.property == name}
         assert "holds" in outcomes, f"no preset reaches {name}"
 

@@ -243,6 +243,28 @@ def test_set_still_parses_its_strings(capsys):
     assert code == 0
 
 
+def test_set_of_an_empty_set_axis_means_none(capsys):
+    from helpers import model
+
+    assert model("rfc-thp", "unexpected_refs=").k.axes["unexpected_refs"] == ()
+    code, _, _ = run(capsys, "check", "--config", "rfc-thp", "--set", "unexpected_refs=",
+                     "--no-write", "-p", "no-deadlock")
+    assert code == 0
+
+
+@pytest.mark.parametrize("val, expect", [
+    ("[]", "unknown value(s) []"),
+    ("none", "unknown value(s) none"),
+    ("speculative,,gup", "empty name in the list"),
+    ("speculative,", "empty name in the list"),
+    (",", "empty name in the list"),
+])
+def test_set_refuses_empty_names_and_spelled_out_empty_sets(capsys, val, expect):
+    code, _, err = run(capsys, "check", "--config", "rfc-thp", "--set",
+                       f"unexpected_refs={val}", "--no-write")
+    assert code == 64 and expect in one_line(err)
+
+
 # ------------------------------------------------- 4. replay checks what a file says
 def _edited(tmp_path: Path, src: Path, edit, txt: bool = False) -> Path:
     d = tmp_path / "e"

@@ -291,3 +291,25 @@ def test_whole_range_refcount_check_returns_eagain_instead():
     d = _convert_back_with_a_fault_in_flight("refcount_gating=safe-refcount")
     out = d("kvm_gmem_convert", 1, True)
     assert out is not None and out.ret == EAGAIN and d.s.attr == (True, False)
+
+
+def _convert_region_back_to_private(d: Driver) -> None:
+    d("kvm_gmem_convert", 0, False)
+    d("kvm_gmem_fault_user_mapping", 0)
+    d("kvm_gmem_convert", 1, False)
+    assert d.s.order == (0, 0)
+    d("kvm_gmem_convert", 0, True)
+    d("kvm_gmem_convert", 1, True)
+
+
+def test_only_hugetlb_guest_memfd_merges_a_region_converted_back_to_private():
+    """kvm_gmem_restructure folds the pieces back into one huge folio for a HugeTLB
+    huge page; buddy-allocated order-0 folios (THP design with in-place conversion) are
+    not contiguous and stay order 0 (hugetlb.py:restructures)."""
+    d = Driver(model("hugetlb", "regions=1"))
+    _convert_region_back_to_private(d)
+    assert d.s.order == (1, 1)
+    assert "merge folios of index 0..1 into one huge folio" in d.outcomes[-1].events
+    d = Driver(model("rfc-thp", "conversion=in-place", "regions=1"))
+    _convert_region_back_to_private(d)
+    assert d.s.order == (0, 0)

@@ -181,7 +181,12 @@ def parse_axis_value(name: str, v: Any, where: str, text: bool = False) -> Any:
         return v
     if ax.kind == "set":
         if text and isinstance(v, str):
-            v = [x.strip() for x in v.split(",") if x.strip()]
+            # ``--set unexpected_refs=`` (empty) is the empty set; ``[]``, ``none`` and
+            # an empty name inside a list are refused (unknown value / empty name)
+            v = [x.strip() for x in v.split(",")] if v.strip() else []
+            if "" in v:
+                raise ConfigError(f"{where}: empty name in the list (write "
+                                  f"{name}= for none)")
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             raise ConfigError(f"{where}: must be a list of names")
         bad = [x for x in v if x not in ax.options]

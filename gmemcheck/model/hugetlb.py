@@ -62,11 +62,22 @@ def safe_refcount(k: Any, w: Work, lo: int, hi: int) -> bool:
     return k.extra_refs(w_state(w), lo, hi) == 0
 
 
+def restructures(k: Any) -> bool:
+    """Folios are merged back to the huge order (kvm_gmem_restructure): only HugeTLB
+    guest_memfd, whose huge pages come from a reserved pool and stay physically one
+    huge page however they are split; order-0 folios from the buddy allocator are not
+    contiguous and are never folded into a huge folio (in-place conversion or the
+    HugeTLB truncate on another allocation only drop or keep them)."""
+    return k.axes["allocation"] == "hugetlb"
+
+
 def merge(k: Any, w: Work, lo: int) -> None:
     """Restructure the folios of the huge range at ``lo`` back into one huge folio
     (kvm_gmem_restructure -> merge): prep_compound_page on the first page, so the
     merged folio keeps the first page's flags and the others' are dropped
     (docs/kernel-notes.md, HT Q2)."""
+    if not restructures(k):
+        return
     hi = lo + k.N
     order = w.get("order")
     if order[lo] == k.HUGE or any(order[i] < 0 for i in range(lo, hi)):
@@ -105,7 +116,7 @@ def merge_would_spin(k: Any, s: Any, gfn: int) -> bool:
     finds another piece with an unexpected reference: filemap_remove_folio_for_
     restructuring spins on folio_ref_freeze with a WARN_ONCE until it is dropped
     (HugeTLB series guest_memfd.c; docs/kernel-notes.md). The caller waits."""
-    if k.axes["refcount_gating"] != "safe-refcount-range":
+    if k.axes["refcount_gating"] != "safe-refcount-range" or not restructures(k):
         return False
     h = gfn - gfn % k.N
     if k.extra_refs(s, gfn, gfn + 1):

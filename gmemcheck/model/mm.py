@@ -162,6 +162,15 @@ def w_state(w: Work) -> Any:
 
 
 # ------------------------------------------------------------------ split
+def intermediate_orders(k: Any) -> bool:
+    """The design can leave folios of an order strictly between 0 and the huge order:
+    the 6.15+ non-uniform truncate (mm/huge_memory.c:__split_unmapped_folio, buddy
+    halves around split_at) on THP folios of at least 4 pages (at 2 pages a buddy split
+    is the uniform one; HugeTLB folios are split to order 0 or merged whole)."""
+    return (k.axes["truncate"] == "nonuniform" and k.axes["partial_punch"] == "truncate"
+            and k.axes["allocation"] in ("thp-fallback", "huge-only") and k.HUGE >= 2)
+
+
 def buddy_pieces(head: int, order: int, at: int) -> list[tuple[int, int]]:
     """Pieces of a non-uniform (buddy) split of ``[head, head + 2**order)`` that leaves
     page ``at`` in an order-0 folio (mm/huge_memory.c:__split_unmapped_folio)."""

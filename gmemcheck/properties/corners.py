@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..checker.core import Kind, Property
+from ..model.mm import intermediate_orders
 from ..model.state import OP_PUNCH, RMP_2M, RMP_4K
 
 EAGAIN = -11
@@ -85,6 +86,22 @@ def eagain_refcount(m: Any) -> Property | None:
                     and s.vmm[4] == EAGAIN)
 
 
+def intermediate_order(m: Any) -> Property | None:
+    k = m.k
+    if not intermediate_orders(k):
+        return None     # pages_per_huge < 4, or no non-uniform split of a THP folio
+    huge = k.HUGE
+    return Property("reach-intermediate-order", Kind.REACHABLE,
+                    "A folio of order strictly between 0 and the huge order exists: the "
+                    "6.15+ non-uniform split (mm/huge_memory.c:__split_unmapped_folio, "
+                    "buddy halves around split_at) is exercised (§2.7).",
+                    predicate=lambda s: any(0 < o < huge for o in s.order))
+
+
+# size witnesses: they apply only where pages_per_huge >= 4 (a size, not a design,
+# decides whether the corner exists)
+SIZE_WITNESSES = {"reach-intermediate-order"}
+
 PROPERTIES = {
     "reach-split-failed-dirty": split_failed_dirty,
     "reach-split-failed-clean": split_failed_clean,
@@ -92,4 +109,5 @@ PROPERTIES = {
     "reach-psmash": psmash_taken,
     "reach-fallback-order0": fallback_order0,
     "reach-eagain-refcount": eagain_refcount,
+    "reach-intermediate-order": intermediate_order,
 }

@@ -17,6 +17,7 @@ from typing import Any
 import z3
 
 from ..model.actions import never_split
+from ..model.hugetlb import restructures
 from ..model.state import (
     DATA,
     HOST_GUP,
@@ -100,8 +101,9 @@ def get_folio(k: Any, w: SW, idx: Any, huge_ok: Any, span: range | None = None
     o = w.order[idx]
     exist = o >= 0
     eh, ee = st.head_of(k, o, idx), st.end_of(k, o, idx)
-    h = st.rs(k, idx)
-    iv = st.at(k, idx)
+    # concrete pages as terms of the state's integer sort (bit-vector or Int)
+    h = st.sorted_as(st.rs(k, idx), o)
+    iv = st.sorted_as(st.at(k, idx), o)
     one = range(idx, idx + 1) if span is not None else None
     if alloc == "order0":
         free = st.frames_free(k, w, iv, iv + 1, one)
@@ -151,7 +153,7 @@ def get_folio_next(k: Any, w: SW, idx: int) -> tuple[Any, Any]:
     o = w.order[idx]
     exist = o >= 0
     ee = st.end_of(k, o, idx)
-    iv = st.at(k, idx)
+    iv = st.sorted_as(st.at(k, idx), o)
     one = range(idx, idx + 1)
     if alloc in ("order0", "thp-fallback"):
         free = st.frames_free(k, w, iv, iv + 1, one)
@@ -181,6 +183,10 @@ def is_prepared(k: Any, w: Any, idx: Any, mo: Any) -> Any:
         return arr[idx]
     h = st.rs(k, idx)
     span = st.region_of(k, idx) if isinstance(idx, int) else None
+    if st.mid(k):
+        # the aligned 2**mo range holding idx (gmem.py:is_prepared_bitmap)
+        return st.all_in(k, st.head_of(k, mo, idx), st.end_of(k, mo, idx),
+                         lambda q: arr[q], span)
     return z3.If(mo == k.HUGE, st.all_in(k, h, h + k.N, lambda q: arr[q], span), arr[idx])
 
 
@@ -189,10 +195,7 @@ def mark_prepared(k: Any, w: SW, idx: Any, head: Any, end: Any, mo: Any) -> None
     if kind == "uptodate":
         w.upd("uptodate", lambda p, o: z3.If(st.between(head, st.at(k, p), end), True, o))
     elif kind in ("bitmap", "folio-private"):
-        h = st.rs(k, idx)
-        iv = st.at(k, idx)
-        lo = z3.If(mo == k.HUGE, h, iv)
-        hi = z3.If(mo == k.HUGE, h + k.N, iv + 1)
+        lo, hi = st.head_of(k, mo, idx), st.end_of(k, mo, idx)
         name = "prepared" if kind == "bitmap" else "private"
         w.upd(name, lambda p, o: z3.If(st.between(lo, st.at(k, p), hi), True, o))
 
@@ -206,10 +209,7 @@ def prepare_folio(k: Any, w: SW, idx: Any, head: Any, end: Any, mo: Any) -> None
         st.arch_prepare(k, w, idx, mo)
         return
     if k.axes["prepare_clear"] == "unprepared-pages":
-        h = st.rs(k, idx)
-        iv = st.at(k, idx)
-        lo = z3.If(mo == k.HUGE, h, iv)
-        hi = z3.If(mo == k.HUGE, h + k.N, iv + 1)
+        lo, hi = st.head_of(k, mo, idx), st.end_of(k, mo, idx)
         pre = dict(w.v)
 
         class _Pre:
@@ -258,6 +258,9 @@ def build(k: Any, model: Any) -> list[SymAction]:
     split_fail_ok = k.axes["truncate"] == "nonuniform" and bool(k.axes["split_may_fail"])
     bitmap = k.axes["preparedness"] == "bitmap"
     last_pc = UNPREPARED if bitmap else TRUNCATED
+    why = st.mid_unsupported(k)
+    if why:
+        raise KeyError(why)
     if k.axes["partial_punch"] == "hugetlb-zero" and st.win(k) is not None:
         raise KeyError("partial_punch=hugetlb-zero is encoded over every page only, not over "
                        "representative pages (window)")
@@ -365,7 +368,10 @@ def build(k: Any, model: Any) -> list[SymAction]:
         lo, hi = w.pre.vm_lo, w.pre.vm_hi
         if k.axes["partial_punch"] not in ("hugetlb", "hugetlb-zero"):
             w.upd("punched", lambda p, o: z3.If(st.between(lo, st.at(k, p), hi), True, o))
-        again = trunc_step(k, w, lo, hi, rmp_fail)
+        if trunc_step is st.truncate_inode_pages_range:
+            again = trunc_step(k, w, lo, hi, rmp_fail, split_fail)
+        else:
+            again = trunc_step(k, w, lo, hi, rmp_fail)
         set_vmm(w, VM_PUNCH, lo, hi, TRUNCATED,
                 z3.If(again, w.sp.val(-11), w.sp.val(0)), always=True)
 
@@ -421,9 +427,41 @@ def build(k: Any, model: Any) -> list[SymAction]:
 
                 w.upd("punched", unpunch, span=reg)
 
+    def b_allocate_mid(w: SW, off: Any, ln: Any) -> None:
+        # gmem.py:allocate where folios may have any order from 0 to huge: the walk from
+        # the region's head goes on past any folio that ends inside the region, at the
+        # next index (a folio's first page, as folios are aligned and disjoint). Index
+        # idx is reached iff some earlier reached index's get_folio succeeded and ended
+        # at idx; after the first get_folio the region has a page, so no huge folio can
+        # be allocated (get_folio_next). punched is cleared over each folio walked.
+        for r in range(k.R):
+            reg = st.rpos(k, r)
+            r0 = reg[0]
+            h = st.at(k, r0)
+            with w.when(off == h):
+                ok, head, end = get_folio(k, w, r0, z3.BoolVal(True), reg)
+                clear = [z3.And(ok, st.between(head, st.at(k, p), end)) for p in reg]
+                ends = [(ok, end)]
+                for i in range(1, len(reg)):
+                    idx = r0 + i
+                    reach = z3.Or([z3.And(c, e == st.at(k, idx)) for c, e in ends])
+                    with w.when(reach):
+                        ok_i, end_i = get_folio_next(k, w, idx)
+                    ok_i = z3.And(reach, ok_i)
+                    ends.append((ok_i, end_i))
+                    for j in range(i, len(reg)):
+                        clear[j] = z3.Or(clear[j], z3.And(ok_i, st.at(k, r0 + j) < end_i))
+                cl = clear
+
+                def unpunch(p: Any, o: Any, cl: list[Any] = cl, r0: int = r0) -> Any:
+                    return z3.If(z3.And(cl[p - r0], st.between(off, st.at(k, p), off + ln)),
+                                 False, o)
+
+                w.upd("punched", unpunch, span=reg)
+
     add("kvm_gmem_allocate", ("offset", "len"), ("int", "int"),
         lambda k, a: z3.And(a[1] == k.N, z3.Or([a[0] == r * k.N for r in range(k.R)])),
-        lambda s, off, ln: s.vm_op == VM_IDLE, b_allocate)
+        lambda s, off, ln: s.vm_op == VM_IDLE, b_allocate_mid if st.mid(k) else b_allocate)
 
     if k.snp:
         def b_populate(w: SW, g: Any) -> None:
@@ -487,7 +525,7 @@ def build(k: Any, model: Any) -> list[SymAction]:
             h = st.rs(k, g)
             v = _view(s)
             wait = z3.And(z3.Not(private), o > 0, st.extra_refs(k, v, h, h + k.N))
-            if k.axes["refcount_gating"] == "safe-refcount-range":
+            if k.axes["refcount_gating"] == "safe-refcount-range" and restructures(k):
                 # hugetlb.py:merge_would_spin
                 spins = []
                 for r in range(k.R):
@@ -560,14 +598,21 @@ def build(k: Any, model: Any) -> list[SymAction]:
     if k.spec_refs:
         # Compaction takes the reference only below pageblock order (order 0 here);
         # alloc_contig_range on a huge folio's head (model/actions.py).
+        # model/actions.py:_ref_taker: the head of a folio whose order is in the range
+        def ref_guard(orders: range) -> Any:
+            def guard(s: Any, p: Any) -> Any:
+                o = s.order[p]
+                return z3.And(s.spec < 0, z3.Or([
+                    z3.And(o == j, p % st.like(k, p, 1 << j) == 0 if j else True)
+                    for j in orders]))
+            return guard
+
         if not never_split(k):
             add("isolate_migratepages_block", ("pfn",), ("int",), _gfn_domain,
-                lambda s, p: z3.And(s.spec < 0, s.order[p] == 0),
-                lambda w, p: w.put("spec", p))
+                ref_guard(range(0, k.HUGE)), lambda w, p: w.put("spec", p))
         if k.axes["allocation"] != "order0":
             add("alloc_contig_range", ("pfn",), ("int",), _gfn_domain,
-                lambda s, p: z3.And(s.spec < 0, s.order[p] > 0, p % k.N == 0),
-                lambda w, p: w.put("spec", p))
+                ref_guard(range(k.HUGE, k.HUGE + 1)), lambda w, p: w.put("spec", p))
 
         def b_put(w: SW) -> None:
             p = w.pre.spec

@@ -29,7 +29,7 @@ import z3
 from ..model.state import FIELDS, GmemState
 from .encode import scalars_of
 from .space import PAGE_FIELDS, SymState
-from .steps import at, hpos, npos, rnum, site
+from .steps import at, hpos, mid, npos, rnum, site
 from .work import FAULT_CODES, PC_CODES, VM_POPULATE, VM_PUNCH
 
 PyFn = Callable[[dict[str, Any], int, Any], bool]
@@ -291,9 +291,23 @@ def well_formed(sm: Any, s: SymState) -> list[tuple[str, Any]]:
     def per_page(name: str, fn: Callable[[int], Any]) -> None:
         out.append((name, z3.And([fn(p) for p in range(npos(k))])))
 
-    orders = (-1, 0, H) if H > 0 else (-1, 0)
-    per_page("order in {-1,0,H}", lambda p: z3.Or([f["order"][p] == o for o in orders]))
-    per_page("held in {-1,0,H}", lambda p: z3.Or([f["held"][p] == o for o in orders]))
+    if mid(k):
+        # folios of every order from 0 to H (non-uniform splits): a folio of order j is
+        # the aligned block of 2**j pages holding its pages, with j on each of them
+        for fld in ("order", "held"):
+            per_page(f"{fld} in [-1,H]",
+                     lambda p, fld=fld: z3.And(f[fld][p] >= -1, f[fld][p] <= H))
+            for j in range(1, H):
+                per_page(f"{fld}={j} covers its aligned block",
+                         lambda p, fld=fld, j=j: z3.Implies(
+                             f[fld][p] == j,
+                             z3.And([f[fld][q] == j
+                                     for q in range(p - p % (1 << j),
+                                                    p - p % (1 << j) + (1 << j))])))
+    else:
+        orders = (-1, 0, H) if H > 0 else (-1, 0)
+        per_page("order in {-1,0,H}", lambda p: z3.Or([f["order"][p] == o for o in orders]))
+        per_page("held in {-1,0,H}", lambda p: z3.Or([f["held"][p] == o for o in orders]))
     for name, hi in (("content", 2), ("npt", 2), ("rmp", 2), ("host", 3)):
         per_page(f"{name} in [0,{hi}]",
                  lambda p, name=name, hi=hi: z3.And(f[name][p] >= 0, f[name][p] <= hi))

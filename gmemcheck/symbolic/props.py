@@ -174,6 +174,8 @@ SYM: dict[str, SymProp] = {
     "reach-fallback-order0": SymProp(step=fallback),
     "reach-eagain-refcount": SymProp(state=lambda sm, s: z3.And(s.vm_op == VM_PUNCH,
                                                                 s.vm_ret == EAGAIN)),
+    "reach-intermediate-order": SymProp(state=lambda sm, s: _any(
+        sm, lambda p: z3.And(s.order[p] > 0, s.order[p] < sm.k.HUGE))),
 }
 
 

@@ -5,8 +5,12 @@ Pages are unrolled (the number of pages is a Python int); indices taken from the
 or the action's arguments are Z3 terms. A loop ``for p in range(lo, hi)`` of the
 explicit code becomes a loop over every page under the mask ``lo <= p < hi``; a loop
 whose stride depends on the state (sev_gmem_invalidate) is emulated with a visited
-flag. Folio orders are 0 or the huge order: a design that could split a huge folio
-non-uniformly has no encoding here (see :func:`unsupported`).
+flag. Folio orders are 0 or the huge order, except in a design that splits huge folios
+non-uniformly (:func:`mid`: 6.15+ truncate on THP folios of 4 pages or more), where a
+folio of order j is the aligned block of 2**j pages holding its pages and each order
+from 0 to huge is a case (:func:`head_of`, :func:`split_folio_buddy`,
+:func:`select_folios_mid`); the window encoding and in-place conversion do not
+represent those (:func:`mid_unsupported`).
 
 The agreement tests (tests/test_symbolic.py) check, on reachable and random states, that
 the successors computed here are exactly the explicit ones.
@@ -19,6 +23,8 @@ from typing import Any
 import z3
 from z3 import z3core
 
+from ..model.hugetlb import restructures
+from ..model.mm import intermediate_orders
 from ..model.state import (
     DATA,
     HOST_GUP,
@@ -71,10 +77,20 @@ def unsupported(k: Any) -> str | None:
                 v.symbolic)
             if (v.origin != "built-in" or v.actions) and not twinned:
                 return f"{name}={k.axes[name]} comes from a plug-in and has no Z3 encoding"
-    if (k.axes["truncate"] == "nonuniform" and k.axes["partial_punch"] == "truncate"
-            and k.axes["allocation"] in ("thp-fallback", "huge-only")):
-        return ("truncate=nonuniform splits a huge folio into intermediate orders, which the "
-                "Z3 encoding does not represent (orders 0 and huge only)")
+    return mid_unsupported(k)
+
+
+def mid_unsupported(k: Any) -> str | None:
+    """Why a design with folios of intermediate order (:func:`mid`) has no encoding at
+    this size and space, or None."""
+    if not mid(k):
+        return None
+    if win(k) is not None:
+        return ("truncate=nonuniform leaves folios of intermediate order, which the window "
+                "encoding (representative pages) does not represent: every page only")
+    if k.axes["conversion"] == "in-place":
+        return ("truncate=nonuniform leaves folios of intermediate order, which the Z3 "
+                "encoding of conversion=in-place does not represent")
     return None
 
 
@@ -195,13 +211,73 @@ def present(w: SW, p: Any) -> Any:
     return w.order[p] >= 0
 
 
+def mid(k: Any) -> bool:
+    """The design can leave folios of an order strictly between 0 and the huge order:
+    the 6.15+ non-uniform truncate (mm/huge_memory.c:__split_unmapped_folio, buddy
+    halves around split_at) on THP folios of at least 4 pages (model/mm.py)."""
+    return intermediate_orders(k)
+
+
+def like(k: Any, p: Any, v: int) -> Any:
+    """The constant ``v`` in the integer sort of ``p`` (a Z3 term) or a Python int."""
+    return v if isinstance(p, int) else _int(v, p)
+
+
+def block(k: Any, j: int, p: Any) -> Any:
+    """The first page of the aligned block of 2**j pages holding ``p`` (a position, or a
+    Z3 page number)."""
+    if j == 0:
+        return at(k, p)
+    if j == k.HUGE:
+        return rs(k, p)
+    if isinstance(p, int):
+        assert win(k) is None, "intermediate orders have no window encoding"
+        return p - p % (1 << j)
+    return p - p % like(k, p, 1 << j)
+
+
+def buddy_order(k: Any, j: int, p: int, a: Any) -> Any:
+    """The order of page ``p`` (a concrete position) after a buddy split at page ``a``
+    (a Z3 term) of the order-``j`` folio holding both (model/mm.py:buddy_pieces): 0 at
+    ``a``, else the largest i < j such that the aligned 2**i block of ``p`` does not
+    hold ``a``, i.e. one less than the smallest i >= 1 whose block does."""
+    terms = []
+    for i in range(1, j + 1):
+        b = p - p % (1 << i)
+        terms.append((between(_int(b, a), a, _int(b + (1 << i), a)), i - 1))
+    out = _int(j - 1, a) if terms else _int(0, a)
+    for c, v in reversed(terms[:-1]):
+        out = z3.If(c, _int(v, a), out)
+    return out
+
+
+def sorted_as(x: Any, ref: Any) -> Any:
+    """``x`` (a page number) as a term of ``ref``'s integer sort when it is a Python
+    int: a choice between two concrete pages must not become a mathematical-integer
+    term inside a bit-vector encoding (z3.If of two ints is an Int)."""
+    return _int(x, ref) if isinstance(x, int) and isinstance(ref, z3.ExprRef) else x
+
+
 def head_of(k: Any, o: Any, p: Any) -> Any:
-    """Head of the folio of order ``o`` (0 or huge) covering ``p``."""
-    return z3.If(o == k.HUGE, rs(k, p), at(k, p)) if k.HUGE else at(k, p)
+    """Head of the folio of order ``o`` (0, huge, or in between when :func:`mid`)
+    covering ``p``, in ``o``'s integer sort."""
+    if not k.HUGE:
+        return at(k, p)
+    out = z3.If(o == k.HUGE, sorted_as(rs(k, p), o), sorted_as(at(k, p), o))
+    if mid(k):
+        for j in range(1, k.HUGE):
+            out = z3.If(o == j, sorted_as(block(k, j, p), o), out)
+    return out
 
 
 def end_of(k: Any, o: Any, p: Any) -> Any:
-    return z3.If(o == k.HUGE, rs(k, p) + k.N, at(k, p) + 1) if k.HUGE else at(k, p) + 1
+    if not k.HUGE:
+        return at(k, p) + 1
+    out = z3.If(o == k.HUGE, sorted_as(rs(k, p) + k.N, o), sorted_as(at(k, p) + 1, o))
+    if mid(k):
+        for j in range(1, k.HUGE):
+            out = z3.If(o == j, sorted_as(block(k, j, p) + (1 << j), o), out)
+    return out
 
 
 def between(lo: Any, p: Any, hi: Any) -> Any:
@@ -384,15 +460,16 @@ def sev_gmem_prepare_mainline(k: Any, w: SW, pfn: Any, mo: Any) -> None:
 
 
 def sev_gmem_prepare_rfc(k: Any, w: SW, pfn: Any, mo: Any) -> None:
-    """snp.py:sev_gmem_prepare_rfc, the walk over [ALIGN_DOWN(pfn, 2**mo), +2**mo) with
-    mo in {0, huge}: a whole shared aligned region takes one 2M update, every other
-    shared page of the range a 4K one, in page order."""
+    """snp.py:sev_gmem_prepare_rfc, the walk over [ALIGN_DOWN(pfn, 2**mo), +2**mo) (mo
+    0, huge, or in between when :func:`mid`): a whole shared aligned region takes one
+    2M update (only a huge range holds one), every other shared page of the range a 4K
+    one, in page order."""
     if not k.snp:
         return
     huge = mo == k.HUGE
     start = rs(k, pfn)
-    lo = z3.If(huge, start, pfn)
-    hi = z3.If(huge, start + k.N, pfn + 1)
+    lo = head_of(k, mo, pfn)
+    hi = end_of(k, mo, pfn)
     all_shared = all_in(k, start, start + k.N, lambda q: w.rmp[q] == RMP_SHARED)
     two_m = z3.And(huge, all_shared)
     with w.when(two_m):
@@ -513,10 +590,36 @@ def filemap_remove_folio(k: Any, w: SW, head: Any, end: Any, rmp_fail: Any,
     remove_folios(k, w, rem, big, [refs] * npos(k), rmp_fail)
 
 
+def select_folios_mid(k: Any, w: SW, sel: Any) -> tuple[list[Any], list[Any], list[Any]]:
+    """:func:`select_folios` where folios may have any order from 0 to huge: page q's
+    folio is the aligned block of 2**order[q] pages holding q (the order is stored on
+    every page of a folio); the reference counts are built once per block."""
+    o = w.order
+    refs_of: dict[tuple[int, int], Any] = {}
+    rem: list[Any] = []
+    refs: list[Any] = []
+    for q in range(npos(k)):
+        pick: Any = z3.BoolVal(False)
+        ref: Any = z3.BoolVal(False)
+        for j in range(0, k.HUGE + 1):
+            h = q - q % (1 << j)
+            if (h, j) not in refs_of:
+                refs_of[h, j] = extra_refs(k, w, _int(h, o[q]), _int(h + (1 << j), o[q]),
+                                           range(h, h + (1 << j)))
+            pick = z3.Or(pick, z3.And(o[q] == j, sel(h, h + (1 << j))))
+            ref = z3.If(o[q] == j, refs_of[h, j], ref)
+        rem.append(pick)
+        refs.append(ref)
+    big = [z3.And(o[rpos(k, r)[0]] == k.HUGE, rem[rpos(k, r)[0]]) for r in range(k.R)]
+    return rem, big, refs
+
+
 def select_folios(k: Any, w: SW, sel: Any) -> tuple[list[Any], list[Any], list[Any]]:
     """The page-cache folios [h, e) with ``sel(h, e)``, as (rem, big, refs) for
     :func:`remove_folios`. A folio is a page of order 0 or a whole region of huge order
     (the order of the region's head decides, as it is stored on every page)."""
+    if mid(k):
+        return select_folios_mid(k, w, sel)
     N = k.N
     o = w.order
     rem: list[Any] = []
@@ -568,11 +671,47 @@ def split_folio_to_order0(k: Any, w: SW, head: Any, end: Any,
     return fail
 
 
+def split_folio_buddy(k: Any, w: SW, head: Any, end: Any, a: Any) -> Any:
+    """mm.py:split_folio with mm.py:buddy_pieces(head, order, a): the non-uniform split
+    of mm/huge_memory.c:__split_unmapped_folio (6.15+, try_folio_split), which leaves
+    page ``a`` in an order-0 folio and the rest in buddy halves of decreasing order. The
+    folio [head, end) holds ``a``; its order is read from ``w.order[a]``. Only the piece
+    that keeps the head page keeps folio->private (__split_folio_to_order). Returns the
+    failure condition (an unexpected reference: can_split_folio)."""
+    fail = extra_refs(k, w, head, end)
+    o = w.order
+    new: list[Any] = []
+    keep: list[Any] = []
+    for p in range(npos(k)):
+        no: Any = o[p]
+        kp: Any = z3.BoolVal(True)
+        for j in range(1, k.HUGE + 1):
+            bo = buddy_order(k, j, p, a)
+            # the piece of p starts at p's aligned block of its new order; it keeps the
+            # head page iff that block's first page is the folio's head
+            ph = z3.BoolVal(True)
+            for i in range(0, j):
+                ph = z3.If(bo == i, _int(p - p % (1 << i), a) == head, ph)
+            no = z3.If(o[a] == j, bo, no)
+            kp = z3.If(o[a] == j, ph, kp)
+        new.append(no)
+        keep.append(kp)
+    inside = [between(head, at(k, p), end) for p in range(npos(k))]
+    with w.when(z3.Not(fail)):
+        w.upd("order", lambda p, old: z3.If(inside[p], new[p], old))
+        w.upd("private", lambda p, old: z3.If(z3.And(inside[p], z3.Not(keep[p])), False,
+                                              old))
+        unmap_host(k, w, head, end)
+    return fail
+
+
 # ------------------------------------------------------------------ truncate
 def truncate_inode_partial_folio(k: Any, w: SW, head: Any, end: Any, lo: Any, hi: Any,
-                                 rmp_fail: Any) -> Any:
+                                 rmp_fail: Any, split_fail: Any = None) -> Any:
     """mm.py:truncate_inode_partial_folio on the folio [head, end) (which is present);
     returns the condition under which it returns False (dirty folio kept)."""
+    if split_fail is None:
+        split_fail = z3.BoolVal(False)
     lo2 = z3.If(lo > head, lo, head)
     hi2 = z3.If(hi < end, hi, end)
     whole = z3.And(lo2 == head, hi2 == end)
@@ -583,7 +722,17 @@ def truncate_inode_partial_folio(k: Any, w: SW, head: Any, end: Any, lo: Any, hi
         if k.axes["truncate"] == "zeroing":
             host_write_each(k, w, lambda p: between(lo2, at(k, p), hi2))
         with w.when(end - head > 1):
-            fail = split_folio_to_order0(k, w, head, end)
+            if mid(k):
+                fail = split_folio_buddy(k, w, head, end, lo2)
+                with w.when(z3.And(z3.Not(fail), hi2 < end)):
+                    # the second split at the first page after the hole, result ignored;
+                    # skipped when the hole runs to the folio's end (mm.py)
+                    o2 = w.order[hi2]
+                    h2, e2 = head_of(k, o2, hi2), end_of(k, o2, hi2)
+                    with w.when(z3.And(o2 > 0, z3.Not(split_fail))):
+                        split_folio_buddy(k, w, h2, e2, hi2)
+            else:
+                fail = split_folio_to_order0(k, w, head, end)
             dirty = w.dirty[head]
             kept = z3.And(w.mask(), fail, dirty)
             with w.when(z3.And(fail, z3.Not(dirty))):
@@ -591,9 +740,12 @@ def truncate_inode_partial_folio(k: Any, w: SW, head: Any, end: Any, lo: Any, hi
     return kept
 
 
-def truncate_inode_pages_range(k: Any, w: SW, lo: Any, hi: Any, rmp_fail: Any) -> Any:
+def truncate_inode_pages_range(k: Any, w: SW, lo: Any, hi: Any, rmp_fail: Any,
+                               split_fail: Any = None) -> Any:
     """mm.py:truncate_inode_pages_range over [lo, hi); returns the -EAGAIN condition
-    (always false here)."""
+    (always false here). ``split_fail``: the second (non-uniform) split fails."""
+    if split_fail is None:
+        split_fail = z3.BoolVal(False)
     start, end = lo, hi
     # Pass 1: folios wholly inside [lo, hi), in index order (the removals commute).
     remove_folios(k, w, *select_folios(k, w, lambda h, e: z3.And(h >= lo, e <= hi)),
@@ -604,13 +756,13 @@ def truncate_inode_pages_range(k: Any, w: SW, lo: Any, hi: Any, rmp_fail: Any) -
     have0 = o0 >= 0
     same = z3.If(have0, hi <= e0, lo == hi - 1)
     with w.when(have0):
-        kept0 = truncate_inode_partial_folio(k, w, h0, e0, lo, hi, rmp_fail)
+        kept0 = truncate_inode_partial_folio(k, w, h0, e0, lo, hi, rmp_fail, split_fail)
     start = z3.If(kept0, e0, start)
     end = z3.If(z3.And(kept0, same), h0, end)
     o1 = w.order[hi - 1]
     h1, e1 = head_of(k, o1, hi - 1), end_of(k, o1, hi - 1)
     with w.when(z3.And(z3.Not(same), o1 >= 0)):
-        kept1 = truncate_inode_partial_folio(k, w, h1, e1, lo, hi, rmp_fail)
+        kept1 = truncate_inode_partial_folio(k, w, h1, e1, lo, hi, rmp_fail, split_fail)
     end = z3.If(kept1, h1, end)
     # Pass 3: every folio with a page in [start, end), whole, in index order.
     remove_folios(k, w, *select_folios(k, w, lambda h, e: overlaps(h, e, start, end)),
@@ -650,7 +802,10 @@ def truncate_zero_in_place(k: Any, w: SW, lo: Any, hi: Any, rmp_fail: Any) -> An
 
 
 def merge(k: Any, w: SW, r0: int) -> None:
-    """hugetlb.py:merge of the huge range at the concrete index (position) r0."""
+    """hugetlb.py:merge of the huge range at the concrete index (position) r0 (only
+    where hugetlb.py:restructures)."""
+    if not restructures(k):
+        return
     span = region_of(k, r0)
     cond = z3.And(w.order[r0] != k.HUGE, region_all(k, [w.order[q] >= 0 for q in span]))
     with w.when(cond):
@@ -750,6 +905,19 @@ def put_extra_refs(k: Any, w: SW, sel: list[Any]) -> None:
     N = k.N
     held = w.held
     free: list[Any] = []
+    if mid(k):
+        # held orders from 0 to huge: page q's held folio is its aligned 2**held[q] block
+        for q in range(npos(k)):
+            f: Any = z3.BoolVal(False)
+            for j in range(0, k.HUGE + 1):
+                h = q - q % (1 << j)
+                blk = range(h, h + (1 << j))
+                f = z3.Or(f, z3.And(held[q] == j, z3.Or([sel[x] for x in blk]),
+                                    z3.Not(extra_refs(k, w, h, h + (1 << j), blk))))
+            free.append(f)
+        w.upd("held", lambda p, o: z3.If(free[p], -1, o))
+        w.upd("content", lambda p, o: z3.If(free[p], STALE, o))
+        return
     for r in range(k.R):
         reg = rpos(k, r)
         r0 = reg[0]
