@@ -111,11 +111,13 @@ def test_lock_order_deadlock_under_simulate_and_bmc():
     sim = _check("lock-order-abba", "--engine", "simulate", "--walks", "200", "--seed", "1",
                  "-p", "no-deadlock", "--no-write")
     assert [r["outcome"] for r in sim["results"]] == ["violated"]
-    bmc = _check("lock-order-abba", "--engine", "bmc", "-p", "no-deadlock", "--no-write",
-                 rc=2)
-    (r,) = bmc["results"]
-    # plug-in actions have no Z3 encoding yet: a clear inconclusive, never "holds"
-    assert r["outcome"] == "inconclusive" and "no Z3 encoding" in r["reason"], r
+    # the worker's actions, the punch/populate/truncate extensions and the witness have
+    # Z3 forms: bmc finds the deadlock in the same 2 steps as bfs, and replays it
+    bmc = _check("lock-order-abba", "--engine", "bmc", "--depth", "2", "-p", "no-deadlock",
+                 "-p", "reach-worker-holds-both", "--no-write")
+    assert {r["property"]: (r["outcome"], r["bound"]) for r in bmc["results"]} == {
+        "no-deadlock": ("violated", "shortest: 2 steps"),
+        "reach-worker-holds-both": ("holds", "witness: 2 steps")}
 
 
 def test_preset_plugin_properties_are_selectable_with_p():
@@ -353,17 +355,53 @@ def test_the_leak_twin_agrees_and_the_design_gets_an_encoding(isolated):
     assert SymModel(m).actions
 
 
-def test_plugin_actions_and_fields_stay_inconclusive_symbolically(isolated, tmp_path):
+def test_a_plugin_action_without_a_symbolic_form_stays_inconclusive(isolated, tmp_path):
     from gmemcheck.symbolic.model import NoEncoding, SymModel
 
     f = tmp_path / "series.py"
-    f.write_text(HEADER + 'add_field("ticks", "scalar", domain=(0, 1), initial=0)\n')
+    f.write_text(HEADER + 'add_field("ticks", "scalar", domain=(0, 1), initial=0)\n'
+                 'add_action("tick", lambda k: make(k, "tick", (), [()], '
+                 'lambda s, a: s.ticks == 0, lambda k, w: w.put("ticks", 1), '
+                 'frozenset({"ticks"}), "d"))\n')
     plugins.load(f)
     cfg = load_preset("mainline-6.13")
     m = build(cfg, plugins.used_by(cfg.axes))
-    with pytest.raises(NoEncoding, match="field ticks comes from plug-in .*series.py and "
-                       "has no Z3 encoding"):
+    with pytest.raises(NoEncoding, match="action tick comes from plug-in .*series.py "
+                       "without a symbolic form and has no Z3 encoding"):
         SymModel(m)
+
+
+def test_plugin_fields_get_z3_variables_from_their_declarations(isolated, tmp_path):
+    """bool domain -> Bool, int domain -> a range-limited integer, any other domain (pc
+    names, lock holders) -> an index into the domain tuple."""
+    import z3
+
+    from gmemcheck.symbolic.extra import codecs
+    from gmemcheck.symbolic.model import SymModel
+
+    f = tmp_path / "series.py"
+    f.write_text(HEADER + 'add_field("flag", "page", domain=(False, True), initial=False)\n'
+                 'add_field("count", "region", domain=(-1, 0, 1, 2), initial=-1)\n'
+                 'add_thread("t", "d", pcs=("idle", "busy"))\n'
+                 'add_lock("l", "d")\n')
+    plugins.load(f)
+    cfg = load_preset("mainline-6.13")
+    m = build(cfg, plugins.used_by(cfg.axes))
+    got = {c.name: (c.scope, c.sort, c.index, c.values) for c in codecs(m, m.k)}
+    assert got == {"flag": ("page", "bool", False, (False, True)),
+                   "count": ("region", "int", False, (-1, 0, 1, 2)),
+                   "t_pc": ("thread", "int", True, ("idle", "busy")),
+                   "lock_l": ("scalar", "int", True, ("", "t"))}
+    sm = SymModel(m)
+    s = sm.fresh("s")
+    assert z3.is_bool(s.flag[0]) and len(s.flag) == m.k.P and len(s.count) == m.k.R
+    assert str(z3.simplify(sm.canonical(s))).count("count") >= 2
+    # the initial state decodes back, plug-in fields included
+    solver = z3.Solver()
+    solver.add(sm.init_constraint(s), sm.canonical(s))
+    assert solver.check() == z3.sat
+    (init,) = m.init_states()
+    assert sm.decode(solver.model(), s) == init
 
 
 def test_leak_on_failure_is_proved_by_kinduction_with_its_twin():
@@ -372,3 +410,56 @@ def test_leak_on_failure_is_proved_by_kinduction_with_its_twin():
     assert p.returncode == 0, p.stderr
     (r,) = json.loads(p.stdout)["results"]
     assert (r["outcome"], r["bound"]) == ("holds", "proved (k=1, pages_per_huge=2, regions=1)")
+
+
+# ---------------------------------------------------------------- plug-in Z3 forms
+def _wrong_lock_order(tmp_path: Path, old: str, new: str) -> Path:
+    """examples/lock_order.py with one Z3 form made wrong, next to the abba preset."""
+    ex = tmp_path / "ex"
+    ex.mkdir()
+    src = (ROOT / "examples" / "lock_order.py").read_text()
+    assert src.count(old) == 1, old
+    (ex / "lock_order.py").write_text(src.replace(old, new))
+    (ex / "lock-order-abba.toml").write_text(
+        (ROOT / "examples" / "lock-order-abba.toml").read_text())
+    return ex / "lock-order-abba.toml"
+
+
+WRONG_FORMS = {
+    "action body": (
+        '''        w.release("conv_lock", "gmem_worker")
+        w.put("worker", IDLE)
+
+    return make''',
+        '''        w.put("worker", IDLE)
+
+    return make''',
+        "the symbolic form of action gmem_worker_unlock disagrees with its Python body "
+        "(pages_per_huge=2, regions=1, after gmem_worker_lock_first() -> "
+        "gmem_worker_lock_second() -> kvm_vm_set_mem_attributes(0, False) -> "
+        "snp_launch_finish() -> kvm_gmem_get_pfn(1, True) -> kvm_tdp_mmu_map()): "
+        "gmem_worker_unlock() successors differ in lock_conv_lock"),
+    "extension guard": (
+        'sym_guard=lambda k, s, *a: sym_lock_free(s, "conv_lock"),',
+        'sym_guard=lambda k, s, *a: z3.BoolVal(True),',
+        "the symbolic form of action truncate_inode_pages_range disagrees with its Python "
+        "body (pages_per_huge=2, regions=1, after gmem_worker_lock_first() -> "
+        "kvm_vm_set_mem_attributes(0, False) -> kvm_gmem_punch_hole(1, 1)): "
+        "truncate_inode_pages_range(False, False) enabled in the Z3 form only"),
+    "property form": (
+        'symbolic=lambda k, s: sym_eq(s, "worker", HOLDS_BOTH),',
+        'symbolic=lambda k, s: sym_eq(s, "worker", WAITS_INV),',
+        "the symbolic form of property reach-worker-holds-both disagrees with its Python "
+        "predicate (pages_per_huge=2, regions=1, after gmem_worker_lock_first() -> "
+        "gmem_worker_lock_second()): Python true, Z3 false"),
+}
+
+
+@pytest.mark.parametrize("what", list(WRONG_FORMS))
+def test_a_wrong_plugin_form_stops_before_any_symbolic_verdict(tmp_path, what):
+    old, new, expect = WRONG_FORMS[what]
+    cfg = _wrong_lock_order(tmp_path, old, new)
+    line = error_line(cli("check", "--config", str(cfg), "--engine", "bmc", "--depth", "1",
+                          "-p", "no-deadlock", "--no-write"))
+    assert line.startswith("gmemcheck: plugin ") and line.endswith(
+        "/ex/lock_order.py: " + expect), line

@@ -121,7 +121,8 @@ def check_twins(model: Any, per_size: int = 40, explore: int = 3000) -> int:
                 visited.append((s, path))
                 exp_all = set() if m.terminal(s) else set(successors(m, s))
                 exp = {x for x in exp_all if x[0] in only}
-                if exp:
+                # a plug-in's guard form must also agree where its action is disabled
+                if exp or (forms and not m.terminal(s)):
                     order.append((s, path, exp))
                 for name, args, t in sorted(exp_all, key=lambda x: (x[0], repr(x[1]))):
                     if t not in seen:
@@ -184,7 +185,7 @@ def _explain(model: Any, m: Any, path: tuple[str, ...], exp: set[Any], sym: set[
         if lab not in z:
             diff = "enabled in the Python model only"
         elif lab not in e:
-            diff = "enabled in the Z3 twin only"
+            diff = "enabled in the Z3 form only"
         elif e[lab] != z[lab]:
             diff = "successors differ in " + ", ".join(sorted(changed_fields(e[lab], z[lab])))
         else:
