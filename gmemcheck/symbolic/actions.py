@@ -647,8 +647,8 @@ def plugin_action(k: Any, model: Any, a: Any) -> SymAction:
     """The Z3 form of a plug-in's new action: its ``make(..., symbolic=(sym_guard,
     sym_body))``, arguments bounded by the action's own domain (at ``k``'s size)."""
     sg, sb = a.symbolic
-    dom = _domain_of(k, model, a)
-    n = len(a.params)
+    n = len(a.params) - len(a.choices)     # the choices' arguments come after
+    dom = tuple(dict.fromkeys(t[:n] for t in _domain_of(k, model, a)))
     sorts = tuple(_sort([t[i] for t in dom]) if dom else "int" for i in range(n))
     name = a.name
 
@@ -666,7 +666,7 @@ def plugin_action(k: Any, model: Any, a: Any) -> SymAction:
             g = z3.And(s.f_kind == 0, sg(k, s, *args))
         return g, w.state()
 
-    return SymAction(name, a.params, sorts, domain, encode, frozenset())
+    return SymAction(name, a.params[:n], sorts, domain, encode, frozenset())
 
 
 def extended(k: Any, sa: SymAction, exts: tuple[Any, ...]) -> SymAction:
