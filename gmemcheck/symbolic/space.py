@@ -22,15 +22,14 @@ from typing import Any
 
 import z3
 
-from ..model.state import FIELDS
+from ..model.state import DECLARED, FIELDS
 
-# sorts of the per-page fields (the region field dm4k is per region)
-PAGE_FIELDS: dict[str, str] = {
-    "order": "int", "uptodate": "bool", "dirty": "bool", "private": "bool", "held": "int",
-    "prepared": "bool", "content": "int", "attr": "bool", "npt": "int", "rmp": "int",
-    "leaked": "bool", "host": "int", "punched": "bool",
-}
-REGION_FIELDS = {"dm4k": "bool"}
+# sorts of the built-in per-page and per-region fields, from their declarations
+# (model/state.py; plug-in fields get theirs from their domains, symbolic/extra.py)
+PAGE_FIELDS: dict[str, str] = {n: DECLARED[n].sort for n in FIELDS
+                               if DECLARED[n].scope == "page"}
+REGION_FIELDS: dict[str, str] = {n: DECLARED[n].sort for n in FIELDS
+                                 if DECLARED[n].scope == "region"}
 # scalar encoding of the tuple-valued fields
 SCALARS: dict[str, str] = {
     "spec": "int",
