@@ -45,8 +45,8 @@ from gmemcheck.api import (
     sym_in,
     sym_invalidate_lock_exclusive,
     sym_lock_free,
+    z3,
 )
-import z3
 
 IDLE = "idle"
 WAITS_INV = "holds conv_lock, waits for invalidate_lock"

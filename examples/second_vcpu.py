@@ -35,8 +35,8 @@ from gmemcheck.api import (
     sym_eq,
     sym_invalidate_lock_exclusive,
     sym_put_extra_ref,
+    z3,
 )
-import z3
 
 IDLE, IN_FAULT = "idle", "in fault holding a folio ref"
 

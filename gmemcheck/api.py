@@ -124,7 +124,7 @@ __all__ = [
     "add_field", "add_lock", "add_property", "add_step", "add_thread", "add_value",
     "extend_action", "sym_region", "sym_set", "twinnable_steps", "SYM_NOTHING", "sym_eq",
     "sym_in", "sym_lock_free", "sym_invalidate_lock_exclusive", "sym_put_extra_ref",
-    "sym_between",
+    "sym_between", "z3",
     "adjust_direct_map", "attrs_mixed", "axis_values", "bools", "buddy_pieces",
     "can_fail_huge", "content_is_stale", "fault", "field_names", "folio_heads",
     "folio_span", "frames_free", "free_frames", "held_at", "held_span", "host_write",
@@ -135,6 +135,16 @@ __all__ = [
 ]
 
 _origin = "built-in"
+
+
+def __getattr__(name: str) -> Any:
+    # ``from gmemcheck.api import z3``: the z3 module for a plug-in's Z3 forms, imported
+    # only when a plug-in asks (the explicit engine never loads it)
+    if name == "z3":
+        import z3
+
+        return z3
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _set_origin(origin: str) -> None:
