@@ -22,9 +22,15 @@ What the plug-in uses: ``add_thread`` (the worker's program counter), ``add_lock
 ``add_action`` for the worker's steps, ``add_action(..., wraps=True)`` with
 ``extend_action`` to add a guard to the built-in punch, truncate and populate, and
 ``add_property`` for a reachability witness.
+
+Each part also has its Z3 form (``make(..., symbolic=(sym_guard, sym_body))``,
+``extend_action(..., sym_guard=..., sym_before=SYM_NOTHING)``, ``Property(...,
+symbolic=...)``), so the design gets bmc, k-induction and the proofs at 512 and 262,144
+pages; the package checks each form against its Python body before any symbolic verdict.
 """
 
 from gmemcheck.api import (
+    SYM_NOTHING,
     Kind,
     Property,
     add_action,
@@ -35,6 +41,11 @@ from gmemcheck.api import (
     extend_action,
     lock_free,
     make,
+    sym_eq,
+    sym_in,
+    sym_invalidate_lock_exclusive,
+    sym_lock_free,
+    z3,
 )
 
 IDLE = "idle"
@@ -61,6 +72,10 @@ def holds_invalidate_shared(s):
     return s.worker in (WAITS_CONV, HOLDS_BOTH)
 
 
+def sym_holds_invalidate_shared(s):
+    return sym_in(s, "worker", (WAITS_CONV, HOLDS_BOTH))
+
+
 # ---------------------------------------------------------------- the worker's steps
 def _first(k):
     if order(k) == "none":
@@ -80,10 +95,20 @@ def _first(k):
             w.event("filemap_invalidate_lock_shared")
             w.put("worker", WAITS_CONV)
 
+    def sym_guard(k, s):
+        first = sym_lock_free(s, "conv_lock") if abba else \
+            z3.Not(sym_invalidate_lock_exclusive(s))
+        return z3.And(sym_eq(s, "worker", IDLE), first)
+
+    def sym_body(k, w):
+        if abba:
+            w.acquire("conv_lock", "gmem_worker")
+        w.put("worker", WAITS_INV if abba else WAITS_CONV)
+
     return make(k, "gmem_worker_lock_first", (), [()], guard, body,
                 frozenset({"worker", "lock_conv_lock"}),
                 "the worker takes its first lock: conv_lock (abba) or invalidate_lock "
-                "shared (fixed)")
+                "shared (fixed)", symbolic=(sym_guard, sym_body))
 
 
 def _second(k):
@@ -103,9 +128,20 @@ def _second(k):
             w.acquire("conv_lock", "gmem_worker")
         w.put("worker", HOLDS_BOTH)
 
+    def sym_guard(k, s):
+        if abba:
+            return z3.And(sym_eq(s, "worker", WAITS_INV),
+                          z3.Not(sym_invalidate_lock_exclusive(s)))
+        return z3.And(sym_eq(s, "worker", WAITS_CONV), sym_lock_free(s, "conv_lock"))
+
+    def sym_body(k, w):
+        if not abba:
+            w.acquire("conv_lock", "gmem_worker")
+        w.put("worker", HOLDS_BOTH)
+
     return make(k, "gmem_worker_lock_second", (), [()], guard, body,
                 frozenset({"worker", "lock_conv_lock"}),
-                "the worker takes its second lock")
+                "the worker takes its second lock", symbolic=(sym_guard, sym_body))
 
 
 def _unlock(k):
@@ -117,9 +153,14 @@ def _unlock(k):
         w.event("filemap_invalidate_unlock_shared")
         w.put("worker", IDLE)
 
+    def sym_body(k, w):
+        w.release("conv_lock", "gmem_worker")
+        w.put("worker", IDLE)
+
     return make(k, "gmem_worker_unlock", (), [()], lambda s, a: s.worker == HOLDS_BOTH,
                 body, frozenset({"worker", "lock_conv_lock"}),
-                "the worker has done its work and drops both locks")
+                "the worker has done its work and drops both locks",
+                symbolic=(lambda k, s: sym_eq(s, "worker", HOLDS_BOTH), sym_body))
 
 
 add_action("gmem_worker_lock_first", _first, thread="gmem_worker")
@@ -133,7 +174,8 @@ def _exclusive_waits_for_worker(k, prev):
     shared."""
     if prev is None or order(k) == "none":
         return prev
-    return extend_action(k, prev, guard=lambda s, a: not holds_invalidate_shared(s))
+    return extend_action(k, prev, guard=lambda s, a: not holds_invalidate_shared(s),
+                         sym_guard=lambda k, s, *a: z3.Not(sym_holds_invalidate_shared(s)))
 
 
 def _truncate_takes_conv_lock(k, prev):
@@ -143,7 +185,9 @@ def _truncate_takes_conv_lock(k, prev):
     return extend_action(
         k, prev, guard=lambda s, a: lock_free(s, "conv_lock"),
         before=lambda k, w, *a: w.event("mutex_lock(conv_lock)"),
-        after=lambda k, w, *a: w.event("mutex_unlock(conv_lock)"))
+        after=lambda k, w, *a: w.event("mutex_unlock(conv_lock)"),
+        sym_guard=lambda k, s, *a: sym_lock_free(s, "conv_lock"),
+        sym_before=SYM_NOTHING, sym_after=SYM_NOTHING)
 
 
 add_action("kvm_gmem_punch_hole", _exclusive_waits_for_worker, wraps=True)
@@ -157,6 +201,7 @@ def _witness(m):
     return Property("reach-worker-holds-both", Kind.REACHABLE,
                     "The worker gets both locks (the example is not vacuous).",
                     predicate=lambda s: s.worker == HOLDS_BOTH,
+                    symbolic=lambda k, s: sym_eq(s, "worker", HOLDS_BOTH),
                     source="examples/lock_order.py")
 
 

@@ -122,7 +122,9 @@ __all__ = [
     "RMP_4K", "RMP_NAMES", "RMP_PF", "RMP_SHARED", "STALE", "TD_POISON", "Thread",
     "USER_RMP_PF", "Work", "ZERO", "action_names", "add_action", "add_axis", "add_choice",
     "add_field", "add_lock", "add_property", "add_step", "add_thread", "add_value",
-    "extend_action", "sym_region", "sym_set", "twinnable_steps",
+    "extend_action", "sym_region", "sym_set", "twinnable_steps", "SYM_NOTHING", "sym_eq",
+    "sym_in", "sym_lock_free", "sym_invalidate_lock_exclusive", "sym_put_extra_ref",
+    "sym_between", "z3",
     "adjust_direct_map", "attrs_mixed", "axis_values", "bools", "buddy_pieces",
     "can_fail_huge", "content_is_stale", "fault", "field_names", "folio_heads",
     "folio_span", "frames_free", "free_frames", "held_at", "held_span", "host_write",
@@ -133,6 +135,16 @@ __all__ = [
 ]
 
 _origin = "built-in"
+
+
+def __getattr__(name: str) -> Any:
+    # ``from gmemcheck.api import z3``: the z3 module for a plug-in's Z3 forms, imported
+    # only when a plug-in asks (the explicit engine never loads it)
+    if name == "z3":
+        import z3
+
+        return z3
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _set_origin(origin: str) -> None:
@@ -187,21 +199,82 @@ def sym_region(k: Any, p: int) -> int:
     return rnum(k, p)
 
 
+def _space(x: Any) -> Any:
+    sp = getattr(x, "space", None) or getattr(x, "sp", None)
+    if sp is None:
+        raise TypeError("expected a symbolic state or a symbolic work")
+    return sp
+
+
+def _enc(x: Any, field: str, value: Any) -> Any:
+    import z3
+
+    for c in _space(x).extra:
+        if c.name == field:
+            value = c.enc(value)
+            break
+    return z3.BoolVal(value) if isinstance(value, bool) else value
+
+
+def sym_eq(x: Any, field: str, value: Any) -> Any:
+    """In a Z3 form: the Z3 Bool ``x.field == value``, ``x`` a symbolic state (guard,
+    property) or work (body); a plug-in field's domain value (a pc name, a lock holder)
+    is encoded as the field is (by its index in the domain)."""
+    return getattr(x, field) == _enc(x, field, value)
+
+
+def sym_in(x: Any, field: str, values: Iterable[Any]) -> Any:
+    """In a Z3 form: ``x.field`` is one of ``values``."""
+    import z3
+
+    return z3.Or([sym_eq(x, field, v) for v in values])
+
+
+def sym_lock_free(x: Any, name: str) -> Any:
+    """In a Z3 form: lock ``name`` is free (the Z3 form of :func:`lock_free`)."""
+    return sym_eq(x, _registry.LOCKS[name].field, "")
+
+
+def sym_invalidate_lock_exclusive(x: Any) -> Any:
+    """In a Z3 form: ``filemap_invalidate_lock`` is held for write by the VMM thread
+    (the Z3 form of ``k.invalidate_lock_exclusive(s)``: a punch or a populate runs)."""
+    from .symbolic.actions import lock_exclusive
+
+    return lock_exclusive(x)
+
+
+def sym_put_extra_ref(k: Any, w: Any, pfn: Any) -> None:
+    """In a Z3 body: :func:`put_extra_ref` (a removed folio nobody references any more
+    is freed)."""
+    from .symbolic.steps import put_extra_ref as _put
+
+    _put(k, w, pfn)
+
+
+def sym_between(lo: Any, x: Any, hi: Any) -> Any:
+    """In a Z3 form: ``lo <= x < hi``."""
+    import z3
+
+    return z3.And(lo <= x, x < hi)
+
+
 def add_axis(name: str, doc: str, values: dict[str, tuple[Any, ...]], source: str = ""
              ) -> None:
-    """``values`` maps each value to ``(doc, steps, actions)`` or
-    ``(doc, steps, actions, wraps)``."""
+    """``values`` maps each value to ``(doc, steps, actions)``, ``(doc, steps, actions,
+    wraps)`` or ``(doc, steps, actions, wraps, symbolic)`` (as in :func:`add_value`)."""
     if not values:
         raise ValueError(f"axis {name!r} needs at least one value")
     _registry.axis(name, doc, source, origin=_origin)
     for v, spec in values.items():
-        if not isinstance(spec, tuple) or len(spec) not in (3, 4):
+        if not isinstance(spec, tuple) or len(spec) not in (3, 4, 5):
             raise ValueError(f"axis {name!r} value {v!r}: expected (doc, steps, actions"
-                             "[, wraps])")
+                             "[, wraps[, symbolic]])")
         vdoc, steps, actions = spec[:3]
-        wraps = spec[3] if len(spec) == 4 else False
+        wraps = spec[3] if len(spec) >= 4 else False
+        symbolic = spec[4] if len(spec) == 5 else None
         _registry.value(name, v, vdoc, "", steps, actions, origin=_origin,
-                        wraps=tuple(wraps) if isinstance(wraps, (list, tuple)) else wraps)
+                        wraps=tuple(wraps) if isinstance(wraps, (list, tuple)) else wraps,
+                        symbolic=symbolic)
 
 
 def add_property(name: str, factory: Callable[[Any], Property | None]) -> None:
@@ -353,14 +426,41 @@ def add_choice(name: str, values: Iterable[Any], doc: str, actions: Iterable[str
     return c
 
 
+class _SymNothing:
+    """The Z3 form of an extension part that only records trace events (``w.event``)
+    and changes no state."""
+
+    def __repr__(self) -> str:
+        return "SYM_NOTHING"
+
+
+SYM_NOTHING = _SymNothing()
+
+
 def extend_action(k: Any, prev: Action, *, guard: Callable[[Any, tuple[Any, ...]], bool]
                   | None = None, before: Callable[..., None] | None = None,
                   after: Callable[..., None] | None = None,
-                  modifies: Iterable[str] = ()) -> Action:
+                  modifies: Iterable[str] = (), sym_guard: Callable[..., Any] | None = None,
+                  sym_before: Any = None, sym_after: Any = None) -> Action:
     """``prev`` (an action being wrapped, see ``add_action(..., wraps=True)``) with an
     extra guard conjunct and/or a body run ``before`` or ``after`` it (each
     ``body(k, w, *args)`` on a :class:`Work`), its ``modifies`` grown by ``modifies``.
-    The label, arguments and the rest of ``prev`` are unchanged, so traces replay."""
+    The label, arguments and the rest of ``prev`` are unchanged, so traces replay.
+    ``sym_guard(k, s, *args)`` (a Z3 Bool), ``sym_before``/``sym_after`` (``body(k, w,
+    *args)`` on a symbolic work, or :data:`SYM_NOTHING`) are the Z3 forms of the parts
+    given; with one for each part, the symbolic engines accept the extended action."""
+    for part, what in ((sym_before, "sym_before"), (sym_after, "sym_after")):
+        if part is not None and part is not SYM_NOTHING and not callable(part):
+            raise ValueError(f"extend_action({prev.name}): {what} must be a function or "
+                             "SYM_NOTHING")
+    if sym_guard is SYM_NOTHING:
+        raise ValueError(f"extend_action({prev.name}): sym_guard cannot be SYM_NOTHING "
+                         "(a guard changes which steps are enabled)")
+    complete = ((guard is None or sym_guard is not None)
+                and (before is None or sym_before is not None)
+                and (after is None or sym_after is not None))
+    ext = (sym_guard, None if sym_before is SYM_NOTHING else sym_before,
+           None if sym_after is SYM_NOTHING else sym_after, complete)
     g0, ap0, ex0 = prev.guard, prev.apply, prev.explain
 
     def g(s: Any, a: tuple[Any, ...]) -> bool:
@@ -394,4 +494,5 @@ def extend_action(k: Any, prev: Action, *, guard: Callable[[Any, tuple[Any, ...]
 
     return Action(prev.name, prev.params, prev.domain, g, apply,
                   prev.modifies | frozenset(modifies), prev.doc, explain=explain,
-                  environment=prev.environment)
+                  environment=prev.environment, symbolic=prev.symbolic,
+                  extensions=prev.extensions + (ext,), choices=prev.choices)

@@ -68,6 +68,13 @@ class Action:
     doc: str = ""
     explain: Callable[[State, Args], Outcome] | None = None
     environment: bool = False
+    # the Z3 forms a plug-in supplies (gmemcheck/symbolic/actions.py): ``symbolic`` the
+    # (sym_guard, sym_body) of a new action; ``extensions`` one (sym_guard, sym_before,
+    # sym_after, complete) per extend_action around it; ``choices`` the choices that
+    # were added as its last arguments
+    symbolic: Any = None
+    extensions: tuple[Any, ...] = ()
+    choices: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         for args in self.domain:
@@ -124,6 +131,9 @@ class Property:
     fairness_note: str = ""
     source: str = ""
     avoid: tuple[str, ...] = ()
+    # a plug-in property's Z3 form: ``symbolic(k, s)`` is the Z3 Bool of ``predicate``
+    # on a symbolic state (safety and reachable properties without ``step``)
+    symbolic: Any = None
 
     def __post_init__(self) -> None:
         if self.kind in (Kind.LIVENESS, Kind.RECOVERABLE) and self.predicate is None:

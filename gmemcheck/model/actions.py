@@ -69,7 +69,14 @@ add_step("kvm_gmem_convert", hugetlb.convert,
 
 def make(k: Any, name: str, params: tuple[str, ...], domain: list[tuple[Any, ...]],
          guard: Callable[[Any, tuple[Any, ...]], bool], body: Body, modifies: frozenset[str],
-         doc: str, environment: bool = False) -> Action:
+         doc: str, environment: bool = False, symbolic: Any = None) -> Action:
+    """``symbolic``: the action's Z3 form ``(sym_guard, sym_body)``, ``sym_guard(k, s,
+    *args)`` a Z3 Bool over a symbolic state and ``sym_body(k, w, *args)`` the body on
+    a symbolic work (gmemcheck/symbolic/work.py:SW)."""
+    if symbolic is not None and (not isinstance(symbolic, tuple) or len(symbolic) != 2
+                                 or not all(callable(f) for f in symbolic)):
+        raise ValueError(f"action {name}: symbolic must be (sym_guard, sym_body)")
+
     def apply(s: Any, a: tuple[Any, ...]) -> Any:
         w = Work(s)
         body(k, w, *a)
@@ -81,7 +88,7 @@ def make(k: Any, name: str, params: tuple[str, ...], domain: list[tuple[Any, ...
         return Outcome(w.ret, tuple(w.log or ()))
 
     return Action(name, params, tuple(domain), guard, apply, frozenset(modifies), doc,
-                  explain=explain, environment=environment)
+                  explain=explain, environment=environment, symbolic=symbolic)
 
 
 def bools(extra: bool) -> tuple[bool, ...]:

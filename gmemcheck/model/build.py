@@ -38,6 +38,21 @@ def _who(v: Any) -> str:
     return f"{v.label} ({'built-in' if where == 'built-in' else 'plug-in ' + where})"
 
 
+def _sym_extended(prev: Action | None, a: Action | None) -> bool:
+    """``a`` is ``prev`` extended (extend_action) only by parts that all have a Z3 form."""
+    if prev is None or a is None or a.name != prev.name:
+        return False
+    n = len(prev.extensions)
+    return len(a.extensions) > n and a.extensions[:n] == prev.extensions and all(
+        e[3] for e in a.extensions[n:])
+
+
+def _sym_values(values: tuple[Any, ...]) -> bool:
+    """A choice over these values is a Z3 argument: all bools, or all ints."""
+    return all(isinstance(v, bool) for v in values) or all(
+        isinstance(v, int) and not isinstance(v, bool) for v in values)
+
+
 def with_choice(a: Action, c: Choice) -> Action:
     """``a`` with one more argument, the outcome of choice ``c``; a step of the action
     reads it with ``w.choose(c.name)``."""
@@ -69,6 +84,7 @@ def with_choice(a: Action, c: Choice) -> Action:
     dom = tuple(args + (v,) for args in a.domain for v in c.values)
     return Action(a.name, a.params + (name,), dom, guard, apply, a.modifies,
                   a.doc + f" Choice {name}: {c.doc}", explain=explain if inner_explain else None,
+                  symbolic=a.symbolic, extensions=a.extensions, choices=a.choices + (c,),
                   environment=a.environment)
 
 
@@ -118,9 +134,9 @@ class GmemModel:
                 before = a.name if a is not None else name
                 prev = a
                 a = _built(name, origin, wrapper, k, a, wrap=True)
-                if a is not prev:
+                if a is not prev and not _sym_extended(prev, a):
                     touched[name] = f"action {name} is extended by plug-in " \
-                        f"{origin_name(origin)}"
+                        f"{origin_name(origin)} without a symbolic form"
                 if a is not None and a.name != before:
                     raise ConflictError(f"plug-in {origin_name(origin)}: its wrapper of "
                                         f"action {name} renamed it {a.name}")
@@ -129,19 +145,19 @@ class GmemModel:
         for c in CHOICES.values():
             if c.when is not None and not c.when(k):
                 continue
-            if c.origin != "built-in":
+            if c.origin != "built-in" and not _sym_values(c.values):
                 touched[f"choice {c.name}"] = f"choice {c.name} comes from plug-in " \
-                    f"{origin_name(c.origin)}"
+                    f"{origin_name(c.origin)} and takes values other than bools or ints"
             acts = [(slot, with_choice(a, c) if slot in c.actions or a.name in c.actions
                      else a) for slot, a in acts]
         self.actions: list[Action] = [a for _, a in acts]
         self.action_origin = {a.name: ACTION_ORIGIN.get(slot, "built-in") for slot, a in acts}
         for a in self.actions:
             o = self.action_origin[a.name]
-            if o != "built-in":
-                touched[a.name] = f"action {a.name} comes from plug-in {origin_name(o)}"
-        for f in self.extra_fields:
-            touched[f.name] = f"field {f.name} comes from plug-in {origin_name(f.origin)}"
+            if o != "built-in" and a.symbolic is None:
+                touched[a.name] = f"action {a.name} comes from plug-in {origin_name(o)} " \
+                    "without a symbolic form"
+        # plug-in fields always have a Z3 form (symbolic/extra.py: from the domain)
         # what a plug-in added that the Z3 encoding has no form for (empty: none)
         self.symbolic_gaps: list[str] = list(touched.values())
         order = [DECLARED[n] for n in BUILTIN_SHOW_ORDER] + list(self.extra_fields)

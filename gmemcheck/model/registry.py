@@ -121,7 +121,13 @@ TWINNABLE: dict[str, str] = {
                               "says rmp_make_shared of page position p failed (every page "
                               "of a 2M entry for a 2M update); the built-in twin does "
                               "nothing (WARN_ONCE)",
+    "extra_refs": "twin(k, s, prev, lo, hi) -> Z3 Bool: some reference to a folio on "
+                  "[lo, hi) beyond the page cache's and the caller's (the step's count > 0); "
+                  "s reads the symbolic state, prev(lo, hi) is the built-in form; a twin "
+                  "of a wrapping value receives it as prev, like the step",
 }
+# twinnable steps whose wrapping replacement (wraps=True) may take a twin too
+WRAPPED_TWINS = frozenset({"extra_refs"})
 
 
 class ConflictError(ValueError):
@@ -182,7 +188,7 @@ def value(axis_name: str, value_name: str, doc: str, source: str = "",
         if s not in TWINNABLE:
             raise ValueError(f"value {axis_name}={value_name}: step {s!r} cannot take a "
                              f"symbolic twin (only {', '.join(TWINNABLE)})")
-        if s in wrapped:
+        if s in wrapped and s not in WRAPPED_TWINS:
             raise ValueError(f"value {axis_name}={value_name}: a wrapping step ({s!r}) "
                              "cannot take a symbolic twin")
     v = AxisValue(value_name, doc, source, dict(steps or {}), dict(actions or {}), origin,

@@ -643,9 +643,16 @@ def build(k: Any, model: Any) -> list[SymAction]:
 
     out = []
     for a in model.actions:
+        if a.name not in acts and a.symbolic is not None:
+            acts[a.name] = plugin_action(k, model, a)
         if a.name not in acts:
             raise KeyError(f"action {a.name} has no Z3 encoding")
         sa = acts[a.name]
+        if a.extensions:
+            sa = extended(k, sa, a.extensions)
+        for c in a.choices:
+            sa = with_choice(k, sa, c)
+        acts[a.name] = sa
         sa.modifies = a.modifies
         sa.environment = a.environment
         if sa.params != a.params:
@@ -655,6 +662,121 @@ def build(k: Any, model: Any) -> list[SymAction]:
     if extra:
         raise AssertionError(f"encodings without explicit actions: {sorted(extra)}")
     return out
+
+
+# ------------------------------------------------------------------ plug-in forms
+def _sort(vals: list[Any]) -> str:
+    if all(isinstance(v, bool) for v in vals):
+        return "bool"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+        return "int"
+    raise KeyError("an argument that is neither a bool nor an int has no Z3 encoding")
+
+
+def _arg_val(x: Any, like: Any) -> Any:
+    return z3.BoolVal(x) if isinstance(x, bool) else st.num(x, like)
+
+
+def _domain_of(k: Any, model: Any, a: Any) -> tuple[Any, ...]:
+    """The plug-in action's argument domain at ``k``'s sizes (its builder run again
+    when the symbolic model is not at the explicit model's size)."""
+    if k is model.k or (k.N, k.R) == (model.k.N, model.k.R):
+        return a.domain
+    from ..model.registry import ACTION_BUILDERS
+
+    b = ACTION_BUILDERS[a.name](k)
+    return b.domain if b is not None else ()
+
+
+def plugin_action(k: Any, model: Any, a: Any) -> SymAction:
+    """The Z3 form of a plug-in's new action: its ``make(..., symbolic=(sym_guard,
+    sym_body))``, arguments bounded by the action's own domain (at ``k``'s size)."""
+    sg, sb = a.symbolic
+    n = len(a.params) - len(a.choices)     # the choices' arguments come after
+    dom = tuple(dict.fromkeys(t[:n] for t in _domain_of(k, model, a)))
+    sorts = tuple(_sort([t[i] for t in dom]) if dom else "int" for i in range(n))
+    name = a.name
+
+    def domain(k2: Any, args: list[Any]) -> Any:
+        if not args:
+            return z3.BoolVal(bool(dom))
+        return z3.Or([z3.And([v == _arg_val(x, v) for v, x in zip(args, t, strict=True)])
+                      for t in dom]) if dom else z3.BoolVal(False)
+
+    def encode(s: SymState, args: list[Any]) -> tuple[Any, SymState]:
+        w = SW(k, s)
+        win = st.win(k)
+        with win.scope(f"action:{name}") if win is not None else nullcontext():
+            sb(k, w, *args)
+            g = z3.And(s.f_kind == 0, sg(k, s, *args))
+        return g, w.state()
+
+    return SymAction(name, a.params[:n], sorts, domain, encode, frozenset())
+
+
+def extended(k: Any, sa: SymAction, exts: tuple[Any, ...]) -> SymAction:
+    """``sa`` with the plug-in extensions (extend_action) in order: each guard a
+    conjunct over the pre-state; each ``before`` runs on the pre-state and the action on
+    its result, each ``after`` on the action's result."""
+    inner = sa.encode
+    name = sa.name
+    for sg, sbefore, safter, complete in exts:
+        if not complete:
+            raise KeyError(f"action {name} is extended by a plug-in without a symbolic "
+                           "form")
+
+        def encode(s: SymState, args: list[Any], inner: Any = inner, sg: Any = sg,
+                   sbefore: Any = sbefore, safter: Any = safter) -> tuple[Any, SymState]:
+            win = st.win(k)
+            with win.scope(f"action:{name}") if win is not None else nullcontext():
+                g = z3.And(s.f_kind == 0, sg(k, s, *args)) if sg is not None \
+                    else z3.BoolVal(True)
+                mid = s
+                if sbefore is not None:
+                    w = SW(k, s)
+                    sbefore(k, w, *args)
+                    mid = w.state()
+            g0, post = inner(mid, args)
+            if sbefore is not None:
+                g0 = inner(s, args)[0]   # the guard is the action's on the pre-state
+            if safter is not None:
+                with win.scope(f"action:{name}") if win is not None else nullcontext():
+                    w = SW(k, post)
+                    safter(k, w, *args)
+                    post = w.state()
+            return z3.And(g0, g), post
+
+        inner = encode
+    return SymAction(name, sa.params, sa.sorts, sa.domain, inner, sa.modifies,
+                     sa.environment)
+
+
+def with_choice(k: Any, sa: SymAction, c: Any) -> SymAction:
+    """``sa`` with one more argument, the outcome of the plug-in choice ``c`` (a Z3
+    variable that the action's steps read with ``w.choose(c.name)``)."""
+    vals = list(c.values)
+    sort = _sort(vals)
+    inner_enc, inner_dom = sa.encode, sa.domain
+    n = len(sa.params)
+
+    def domain(k2: Any, args: list[Any]) -> Any:
+        x = args[n]
+        return z3.And(inner_dom(k2, args[:n]), z3.Or([x == _arg_val(v, x) for v in vals]))
+
+    def encode(s: SymState, args: list[Any]) -> tuple[Any, SymState]:
+        chosen = k.__dict__.setdefault("sym_choice", {})
+        prev = chosen.get(c.name)
+        chosen[c.name] = args[n]
+        try:
+            return inner_enc(s, args[:n])
+        finally:
+            if prev is None:
+                chosen.pop(c.name, None)
+            else:
+                chosen[c.name] = prev
+
+    return SymAction(sa.name, sa.params + (c.name,), sa.sorts + (sort,), domain, encode,
+                     sa.modifies, sa.environment)
 
 
 class _view:

@@ -19,7 +19,7 @@ from ..checker.core import EngineBug, Kind, Property, Result, Verdict
 from ..checker.replay import ReplayError, replay
 from ..checker.run import steps as n_steps
 from .model import NoEncoding, SymModel
-from .props import SYM, Label
+from .props import Label, sym_prop
 
 ENGINE = "bmc"
 
@@ -39,7 +39,7 @@ def bmc(model: Any, props: list[Property], depth: int, timeout_ms: int | None = 
     out: dict[str, Verdict] = {}
     todo = []
     for p in props:
-        sp = SYM.get(p.name)
+        sp = sym_prop(p)
         if sp is None or p.kind in (Kind.LIVENESS, Kind.RECOVERABLE):
             why = ("bmc checks safety, reachability and deadlock properties only"
                    if p.kind in (Kind.LIVENESS, Kind.RECOVERABLE)

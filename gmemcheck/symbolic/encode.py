@@ -44,6 +44,13 @@ def equals(sym: SymState, s: GmemState) -> Any:
             parts.append(arr[i] == v)
     for name, v in scalars_of(s).items():
         parts.append(sym.f[name] == v)
+    for c in sym.space.extra:
+        v = getattr(s, c.name)
+        if c.scope in ("page", "region"):
+            arr = sym.f[c.name]
+            parts += [arr[i] == c.enc(x) for i, x in enumerate(v)]
+        else:
+            parts.append(sym.f[c.name] == c.enc(v))
     return z3.And(parts)
 
 
@@ -57,14 +64,30 @@ def canonical(sym: SymState) -> Any:
         z3.Implies(f["vm_op"] == VM_POPULATE, z3.And(f["vm_hi"] == 0, f["vm_pc"] == 0,
                                                      f["vm_ret"] == 0)),
         z3.Implies(f["f_kind"] == 0, f["f_pfn"] == 0),
+        *extra_in_domain(sym),
     )
+
+
+def extra_in_domain(sym: SymState) -> list[Any]:
+    """Every plug-in field of ``sym`` within its declared domain."""
+    parts = []
+    for c in sym.space.extra:
+        if c.sort == "bool":
+            continue
+        x = sym.f[c.name]
+        if c.scope in ("page", "region") and hasattr(x, "items"):
+            parts += [c.in_domain(e) for e in x.items]
+        elif c.scope not in ("page", "region"):
+            parts.append(c.in_domain(x))
+    return parts
 
 
 def _val(m: z3.ModelRef, e: Any) -> Any:
     return value_of(m.eval(e, model_completion=True))
 
 
-def decode(m: z3.ModelRef, sym: SymState, pages: int, regions: int) -> GmemState:
+def decode(m: z3.ModelRef, sym: SymState, pages: int, regions: int,
+           state_type: Any = None) -> GmemState:
     f = sym.f
     vals: dict[str, Any] = {}
     for name in PAGE_FIELDS:
@@ -73,12 +96,30 @@ def decode(m: z3.ModelRef, sym: SymState, pages: int, regions: int) -> GmemState
         vals[name] = [_val(m, f[name][i]) for i in range(regions)]
     for name in SCALARS:
         vals[name] = _val(m, f[name])
-    return state_of(vals)
+    for c in sym.space.extra:
+        n = pages if c.scope == "page" else regions
+        vals[c.name] = ([_val(m, f[c.name][i]) for i in range(n)]
+                        if c.scope in ("page", "region") else _val(m, f[c.name]))
+    return state_of(vals, sym.space.extra, state_type)
 
 
-def state_of(vals: dict[str, Any]) -> GmemState:
+def state_of(vals: dict[str, Any], extra: tuple[Any, ...] = (), state_type: Any = None
+             ) -> GmemState:
     """The explicit state whose per-page, per-region and scalar encoding is ``vals``
-    (the inverse of :func:`scalars_of` and the field arrays)."""
+    (the inverse of :func:`scalars_of` and the field arrays); ``extra``: the plug-in
+    fields' codecs, ``state_type`` the design's state type that has them."""
+    base = _builtin_state(vals)
+    if not extra:
+        return base
+    more = []
+    for c in extra:
+        v = vals[c.name]
+        more.append(tuple(c.dec(x) for x in v) if c.scope in ("page", "region")
+                    else c.dec(v))
+    return state_type(*base, *more)
+
+
+def _builtin_state(vals: dict[str, Any]) -> GmemState:
     f: dict[str, Any] = {}
     for name, sort in PAGE_FIELDS.items():
         f[name] = tuple(bool(x) for x in vals[name]) if sort == "bool" else tuple(vals[name])

@@ -48,7 +48,7 @@ from ..model.build import resized
 from . import lemmas as lm
 from . import steps as st
 from .model import NoEncoding, SymModel
-from .props import SYM, Label, deadlock_free
+from .props import SYM, Label, deadlock_free, sym_prop, table
 
 ENGINE = "kinduction"
 MINE_MAX_STATES = 400_000
@@ -137,7 +137,7 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
     out: dict[str, Verdict] = {}
     goals_state, goals_step, deadlock = [], [], None
     for p in props:
-        sp = SYM.get(p.name)
+        sp = sym_prop(p)
         if p.kind in (Kind.LIVENESS, Kind.RECOVERABLE, Kind.REACHABLE):
             out[p.name] = Verdict(p.name, p.kind, Result.INCONCLUSIVE, ENGINE, "-",
                                   reason="k-induction proves safety properties; use bfs "
@@ -172,7 +172,7 @@ def kinduction(model: Any, props: list[Property], k: int = 1,
                  for i, (name, _) in enumerate(wf_of(sm.fresh("probe")))]
         goal_names = {p.name for p in goals_state}
         applicable = {p.name for p in model_props(model)}
-        for name, sp in SYM.items():
+        for name, sp in table(model_props(model)).items():
             if sp.state is None or name == "no-deadlock" or name.startswith("reach-") \
                     or name not in applicable:
                 continue
@@ -499,7 +499,7 @@ def window_for(model: Any, pages_per_huge: int, regions: int | None = None) -> i
     for d, s in enumerate((s0, s1)):
         with win.scope(f"item:wf@{d}"):
             lm.well_formed(sm, s)
-        for n, sp in SYM.items():
+        for n, sp in table(model_props(model)).items():
             if n in applicable and sp.state is not None and not n.startswith("reach-") \
                     and n != "no-deadlock":
                 with win.scope(f"item:{n}@{d}"):

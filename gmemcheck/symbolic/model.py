@@ -59,9 +59,9 @@ class SymModel:
         gaps = getattr(model, "symbolic_gaps", None)
         if gaps:
             raise NoEncoding(f"{gaps[0]} and has no Z3 encoding")
-        if getattr(model.k, "sym_twins", None):
-            from .twins import check_twins
+        from .twins import check_twins, needs_check
 
+        if needs_check(model):
             check_twins(model)  # fails loudly (TwinMismatch) on any disagreement
         self.model = model
         from ..model.kernel import Kernel
@@ -82,6 +82,9 @@ class SymModel:
                                  f"pages_per_huge ({self.k.N})")
             self.space = Window(self.k.N, self.k.R, window, bv_width(self.k.P) if bv else None)
             self.k.win = self.space
+        from .extra import codecs
+
+        self.space.extra = tuple(codecs(model, self.k))
         self.bv = bv
         try:
             self.actions = sa.build(self.k, model)
@@ -100,7 +103,12 @@ class SymModel:
         from ..model.state import initial_state
 
         # the initial state is the same at every page, so a window's positions take it
-        return equals(s, initial_state(self.space.n, self.k.R, launched=False))
+        base = initial_state(self.space.n, self.k.R, launched=False)
+        extra = getattr(self.model, "extra_fields", ())
+        if extra:
+            base = self.model.state_type(*base, *[f.initial_value(self.space.n, self.k.R)
+                                                  for f in extra])
+        return equals(s, base)
 
     def canonical(self, s: SymState) -> Any:
         return canonical(s)
@@ -108,7 +116,7 @@ class SymModel:
     def decode(self, m: z3.ModelRef, s: SymState) -> GmemState:
         if self.window is not None and self.window < self.k.N:
             raise ValueError("a state over representative pages is not a concrete state")
-        return decode(m, s, self.k.P, self.k.R)
+        return decode(m, s, self.k.P, self.k.R, getattr(self.model, "state_type", None))
 
     # ---------------------------------------------------------------- relation
     def step(self, pre: SymState, post: SymState, tag: str) -> tuple[Any, Step]:
@@ -182,6 +190,7 @@ class SymModel:
                 base += [(o, num(i, o)) for offs in self.space.off for i, o in enumerate(offs)
                          if i > 0]
             mod = sa.sym_fields(a.modifies)
+            known = {x.get_id(): value_of(v) for x, v in base}
             for args in ex.domain:
                 subst = base + [(v, z3.BoolVal(x) if isinstance(x, bool) else num(x, v))
                                 for v, x in zip(argv, args, strict=True)]
@@ -195,9 +204,14 @@ class SymModel:
                     continue
                 vals: dict[str, Any] = {}
                 for name, val in eff.f.items():
-                    src = val if name in mod else pre.f[name]
-                    vals[name] = _ground(src, sub, name)
-                out.add((a.name, args, state_of(vals)))
+                    if name in mod:
+                        vals[name] = _ground(val, sub, name)
+                    else:   # the frame: the value in ``s``
+                        x = pre.f[name]
+                        vals[name] = [known[e.get_id()] for e in x.items] \
+                            if hasattr(x, "items") else known[x.get_id()]
+                out.add((a.name, args, state_of(vals, self.space.extra,
+                                                getattr(self.model, "state_type", None))))
         return out
 
 
@@ -213,6 +227,14 @@ def _bindings(sym: SymState, s: GmemState) -> list[tuple[Any, Any]]:
     for name, v in scalars_of(s).items():
         x = sym.f[name]
         pairs.append((x, z3.BoolVal(v) if isinstance(v, bool) else num(v, x)))
+    for c in sym.space.extra:
+        v = getattr(s, c.name)
+        if c.scope in ("page", "region"):
+            items = list(zip(sym.f[c.name].items, v))
+        else:
+            items = [(sym.f[c.name], v)]
+        for x, e in items:
+            pairs.append((x, z3.BoolVal(e) if c.sort == "bool" else num(c.enc(e), x)))
     return pairs
 
 

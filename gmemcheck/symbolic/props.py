@@ -221,3 +221,27 @@ def deadlock_free(sm: Any, s: Any, sample: bool = False) -> Any:
 
 SYM["no-deadlock"] = SymProp(state=deadlock_free)
 _ = (STALE,)
+
+
+def plugin_form(p: Any) -> SymProp | None:
+    """The Z3 form a plug-in property supplies (``Property(..., symbolic=fn)``,
+    ``fn(k, s)`` the Z3 Bool of its predicate), or None."""
+    fn = getattr(p, "symbolic", None)
+    if fn is None or p.step is not None:
+        return None
+    return SymProp(state=lambda sm, s: fn(sm.k, s))
+
+
+def sym_prop(p: Any) -> SymProp | None:
+    """The Z3 form of property ``p``: the built-in one, or its plug-in's."""
+    return SYM.get(p.name) or plugin_form(p)
+
+
+def table(props: Any) -> dict[str, SymProp]:
+    """:data:`SYM` and the plug-in forms of ``props``."""
+    out = dict(SYM)
+    for p in props:
+        f = plugin_form(p) if p.name not in SYM else None
+        if f is not None:
+            out[p.name] = f
+    return out

@@ -22,15 +22,14 @@ from typing import Any
 
 import z3
 
-from ..model.state import FIELDS
+from ..model.state import DECLARED, FIELDS
 
-# sorts of the per-page fields (the region field dm4k is per region)
-PAGE_FIELDS: dict[str, str] = {
-    "order": "int", "uptodate": "bool", "dirty": "bool", "private": "bool", "held": "int",
-    "prepared": "bool", "content": "int", "attr": "bool", "npt": "int", "rmp": "int",
-    "leaked": "bool", "host": "int", "punched": "bool",
-}
-REGION_FIELDS = {"dm4k": "bool"}
+# sorts of the built-in per-page and per-region fields, from their declarations
+# (model/state.py; plug-in fields get theirs from their domains, symbolic/extra.py)
+PAGE_FIELDS: dict[str, str] = {n: DECLARED[n].sort for n in FIELDS
+                               if DECLARED[n].scope == "page"}
+REGION_FIELDS: dict[str, str] = {n: DECLARED[n].sort for n in FIELDS
+                                 if DECLARED[n].scope == "region"}
 # scalar encoding of the tuple-valued fields
 SCALARS: dict[str, str] = {
     "spec": "int",
@@ -91,6 +90,7 @@ class Space:
     N: Any      # pages per huge folio
     R: Any
     width: int | None = None   # integers as signed bit-vectors of this width, or Int
+    extra: tuple[Any, ...] = ()  # the plug-in fields' codecs (symbolic/extra.py)
 
     def const(self, name: str, sort: str) -> Expr:
         return _const(name, sort, self.width)
@@ -350,6 +350,13 @@ class SymState:
             f[name] = space.fresh_array(f"{tag}.{name}", sort, space.R)
         for name, sort in SCALARS.items():
             f[name] = space.const(f"{tag}.{name}", sort)
+        for c in space.extra:
+            if c.scope == "page":
+                f[c.name] = space.fresh_array(f"{tag}.{c.name}", c.sort, space.n)
+            elif c.scope == "region":
+                f[c.name] = space.fresh_array(f"{tag}.{c.name}", c.sort, space.R)
+            else:
+                f[c.name] = space.const(f"{tag}.{c.name}", c.sort)
         return cls(space, f)
 
     def __getattr__(self, name: str) -> Any:
@@ -373,4 +380,10 @@ class SymState:
         for name in SCALARS:
             if only is None or name in only:
                 parts.append(self.f[name] == other.f[name])
+        for c in sp.extra:
+            if only is None or c.name in only:
+                if c.scope in ("page", "region"):
+                    parts.append(sp.equal(self.f[c.name], other.f[c.name]))
+                else:
+                    parts.append(self.f[c.name] == other.f[c.name])
         return z3.And(parts)

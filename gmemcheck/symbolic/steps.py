@@ -69,8 +69,7 @@ def unsupported(k: Any) -> str | None:
     from ..model.registry import AXES
 
     for name, a in AXES.items():
-        if a.origin != "built-in":
-            return f"axis {name} comes from a plug-in and has no Z3 encoding"
+        # a plug-in axis is encoded like a built-in one: through its selected value
         if a.kind == "choice":
             v = a.values[k.axes[name]]
             twinned = v.origin != "built-in" and not v.actions and set(v.steps) <= set(
@@ -341,7 +340,15 @@ def region_all(k: Any, terms: list[Any]) -> Any:
 
 # ------------------------------------------------------------------ references
 def extra_refs(k: Any, w: SW, lo: Any, hi: Any, span: range | None = None) -> Any:
-    """model/kernel.py:Kernel.extra_refs > 0."""
+    """model/kernel.py:Kernel.extra_refs > 0 (through a plug-in's twin of the step, if
+    the design has one: registry.TWINNABLE)."""
+    twin = getattr(k, "sym_twins", {}).get("extra_refs")
+    if twin is not None:
+        return twin(k, w, lambda lo2, hi2: _extra_refs(k, w, lo2, hi2, span), lo, hi)
+    return _extra_refs(k, w, lo, hi, span)
+
+
+def _extra_refs(k: Any, w: SW, lo: Any, hi: Any, span: range | None = None) -> Any:
     parts = [between(lo, w.spec, hi),
              z3.And(w.vc_on, between(lo, w.vc_gfn, hi)),
              z3.And(w.vm_op == VM_POPULATE, between(lo, w.vm_lo, hi))]

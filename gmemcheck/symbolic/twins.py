@@ -65,6 +65,23 @@ def _using(sm: Any) -> set[str]:
     return hit
 
 
+def plugin_forms(model: Any) -> tuple[set[str], list[Any]]:
+    """The actions of ``model`` with a plug-in's Z3 form (a new action's, an extension's
+    or a choice's) and the plug-in properties with one."""
+    from .. import properties
+
+    acts = {a.name for a in model.actions
+            if a.symbolic is not None or a.extensions
+            or any(c.origin != "built-in" for c in a.choices)}
+    props = [p for p in properties.for_model(model) if getattr(p, "symbolic", None)]
+    return acts, props
+
+
+def needs_check(model: Any) -> bool:
+    acts, props = plugin_forms(model)
+    return bool(getattr(model.k, "sym_twins", None) or acts or props)
+
+
 def check_twins(model: Any, per_size: int = 40, explore: int = 3000) -> int:
     """Compare, on a breadth-first sample of the design's states, the explicit and the
     Z3 successors of every action whose encoding calls a plug-in twin (the other
@@ -90,18 +107,22 @@ def check_twins(model: Any, per_size: int = 40, explore: int = 3000) -> int:
                 else {"pages_per_huge": 2, "regions": 1})
             m = resized(model, **size)
             sm = SymModel(m)
-            only = _using(sm)
+            forms, props = plugin_forms(m)
+            only = _using(sm) | forms
             # a breadth-first sample of the states, then the ones where an action
             # using a twin is enabled, evenly spread (deeper states included)
             init = list(m.init_states())
             seen = set(init)
             order: list[tuple[Any, tuple[str, ...], set[Any]]] = []
             dq: deque[tuple[Any, tuple[str, ...]]] = deque((s, ()) for s in init)
+            visited: list[tuple[Any, tuple[str, ...]]] = []
             while dq and len(seen) < explore:
                 s, path = dq.popleft()
+                visited.append((s, path))
                 exp_all = set() if m.terminal(s) else set(successors(m, s))
                 exp = {x for x in exp_all if x[0] in only}
-                if exp:
+                # a plug-in's guard form must also agree where its action is disabled
+                if exp or (forms and not m.terminal(s)):
                     order.append((s, path, exp))
                 for name, args, t in sorted(exp_all, key=lambda x: (x[0], repr(x[1]))):
                     if t not in seen:
@@ -113,16 +134,48 @@ def check_twins(model: Any, per_size: int = 40, explore: int = 3000) -> int:
                 sym = sm.successors(s, only)
                 n += 1
                 if exp != sym:
-                    raise TwinMismatch(_explain(model, m, path, exp, sym))
+                    raise TwinMismatch(_explain(model, m, path, exp, sym, forms))
+            if props:
+                pstep = max(1, len(visited) // (4 * want))
+                for s, path in visited[::pstep] + visited[-1:]:
+                    n += 1
+                    for p in props:
+                        _check_prop(model, m, sm, p, s, path)
     except BaseException:
         _CHECKED.discard(key)
         raise
     return n
 
 
-def _explain(model: Any, m: Any, path: tuple[str, ...], exp: set[Any], sym: set[Any]
-             ) -> str:
-    who = ", ".join(i["file"] for i in used_by(model.cfg.axes)) or "a plug-in"
+def _who(model: Any) -> str:
+    return ", ".join(i["file"] for i in used_by(model.cfg.axes)) or "a plug-in"
+
+
+def _check_prop(model: Any, m: Any, sm: Any, p: Any, s: Any, path: tuple[str, ...]
+                ) -> None:
+    """The plug-in property's Z3 form and its Python predicate agree on ``s``."""
+    import z3
+
+    from .model import _bindings, _substituter
+
+    if m.terminal(s) and p.kind.value != "safety":
+        return
+    pre = sm.fresh("prop")
+    form = p.symbolic(sm.k, pre)
+    z = z3.simplify(_substituter(_bindings(pre, s))(form))
+    py = bool(p.predicate(s))
+    if not (z3.is_true(z) or z3.is_false(z)) or z3.is_true(z) != py:
+        where = " -> ".join(path) if path else "the initial state"
+        zs = "true" if z3.is_true(z) else "false" if z3.is_false(z) else f"not ground ({z})"
+        raise TwinMismatch(
+            f"plugin {_who(model)}: the symbolic form of property {p.name} disagrees with "
+            f"its Python predicate (pages_per_huge={m.k.N}, regions={m.k.R}, after "
+            f"{where}): Python {str(py).lower()}, Z3 {zs}")
+
+
+def _explain(model: Any, m: Any, path: tuple[str, ...], exp: set[Any], sym: set[Any],
+             forms: set[str] = frozenset()) -> str:
+    who = _who(model)
     steps = ", ".join(sorted(model.k.sym_twins))
     e = {(a, args): t for a, args, t in exp}
     z = {(a, args): t for a, args, t in sym}
@@ -132,11 +185,13 @@ def _explain(model: Any, m: Any, path: tuple[str, ...], exp: set[Any], sym: set[
         if lab not in z:
             diff = "enabled in the Python model only"
         elif lab not in e:
-            diff = "enabled in the Z3 twin only"
+            diff = "enabled in the Z3 form only"
         elif e[lab] != z[lab]:
             diff = "successors differ in " + ", ".join(sorted(changed_fields(e[lab], z[lab])))
         else:
             continue
-        return (f"plugin {who}: the symbolic twin of {steps} disagrees with its Python body "
-                f"({size}, after {where}): {_label(*lab)} {diff}")
+        what = (f"the symbolic form of action {lab[0]} disagrees with its Python body"
+                if lab[0] in forms or not steps else
+                f"the symbolic twin of {steps} disagrees with its Python body")
+        return f"plugin {who}: {what} ({size}, after {where}): {_label(*lab)} {diff}"
     return f"plugin {who}: the symbolic twin of {steps} disagrees with its Python body"

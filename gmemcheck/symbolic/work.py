@@ -54,9 +54,44 @@ class SW:
         except KeyError:
             raise AttributeError(name) from None
 
+    # ---------------------------------------------------------------- plug-in fields
+    def enc(self, name: str, val: Any) -> Any:
+        """``val`` as the Z3 term of field ``name`` (a plug-in field's domain value is
+        encoded by its codec, symbolic/extra.py)."""
+        if isinstance(val, z3.ExprRef):
+            return val
+        for c in self.sp.extra:
+            if c.name == name:
+                val = c.enc(val)
+                break
+        if isinstance(val, bool):
+            return z3.BoolVal(val)
+        cur = self.v[name]
+        return self.sp.val(val) if not hasattr(cur, "items") else val
+
+    def get(self, name: str) -> Any:
+        return self.v[name]
+
+    def event(self, text: str) -> None:
+        """A trace event: nothing in the Z3 state."""
+
+    def choose(self, name: str) -> Any:
+        """The outcome of choice ``name`` (a Z3 variable, an argument of the action)."""
+        return self.k.sym_choice[name]
+
+    def acquire(self, lock: str, thread: str) -> None:
+        from ..model.registry import LOCKS
+
+        self.put(LOCKS[lock].field, thread)
+
+    def release(self, lock: str, thread: str) -> None:
+        from ..model.registry import LOCKS
+
+        self.put(LOCKS[lock].field, "")
+
     # ---------------------------------------------------------------- writes
     def put(self, name: str, val: Any) -> None:
-        self.v[name] = z3.If(self.mask(), val, self.v[name])
+        self.v[name] = z3.If(self.mask(), self.enc(name, val), self.v[name])
 
     def upd(self, name: str, fn: Callable[[Any, Any], Any], length: Any = None,
             span: range | None = None) -> None:
