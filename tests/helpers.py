@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
@@ -10,10 +11,22 @@ from gmemcheck import properties
 from gmemcheck.checker.core import Outcome
 from gmemcheck.cli import main
 from gmemcheck.model import apply_overrides, build, load_preset
+from gmemcheck.runner import PresetRun, compute_preset
 
 
 def model(preset: str, *sets: str) -> Any:
     return build(apply_overrides(load_preset(preset), list(sets)))
+
+
+@functools.cache
+def pinned_run(preset: str) -> PresetRun:
+    """The pinned run of a built-in preset (``gmemcheck check --config PRESET``: bfs,
+    every property, no caps), computed once per test session and shared by the tests
+    that read it (the verdict matrix, the BMC shortest lengths). Its trace files are
+    pending (see :func:`gmemcheck.runner.write_run`); treat the run as read-only."""
+    from gmemcheck.checker.explicit import Caps
+
+    return compute_preset(load_preset(preset), None, "bfs", Caps())
 
 
 class Driver:

@@ -171,13 +171,13 @@ BMC_MAX_DEPTH = 5   # the longer ones run in bench/symbolic.py
 
 
 def _bfs_lengths(preset: str) -> dict[str, int]:
-    m = model(preset)
-    from gmemcheck.checker.run import check
+    """Shortest BFS violation lengths of the safety and deadlock properties, from the
+    preset's pinned run (explored once per session, shared with test_presets.py)."""
+    from helpers import pinned_run
 
-    run = check(m, [p for p in properties.for_model(m) if p.kind in
-                    (Kind.SAFETY, Kind.DEADLOCK)])
-    return {v.property: len(v.trace) for v in run.verdicts
-            if v.result is Result.VIOLATED and v.trace is not None}
+    return {c.property: c.steps for c in pinned_run(preset).cells
+            if c.kind in (Kind.SAFETY, Kind.DEADLOCK) and c.outcome == Result.VIOLATED
+            and c.steps is not None}
 
 
 @pytest.mark.parametrize("preset", PRESETS)
