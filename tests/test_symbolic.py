@@ -373,25 +373,53 @@ def _pick(values: tuple[Any, ...], i: Any, like: Any) -> Any:
     return out
 
 
-def _window_admits(sm: SymModel, a: Any, s: Any, args: tuple[Any, ...], t: Any) -> Any:
+def _window_admits(sm: SymModel, a: Any, s: Any, args: tuple[Any, ...], t: Any,
+                   built: dict[Any, Any] | None = None) -> Any:
     """Some choice of represented pages makes the window relation of ``a`` hold between
-    ``s`` and ``t`` restricted to them (with the action's read obligations)."""
+    ``s`` and ``t`` restricted to them (with the action's read obligations). ``built``
+    keeps, for one ``sm``, each action's encoding and each ite chain already built (a
+    chain over new values is its template's substitution: the same term as _pick's)."""
     from gmemcheck.symbolic.encode import scalars_of
     from gmemcheck.symbolic.space import PAGE_FIELDS, REGION_FIELDS
 
     win = sm.space
-    pre = sm.fresh(f"pre{id(s)}")
-    argv = a.arg_vars(f"a{id(s)}", sm.space)
-    guard, eff = a.encode(pre, argv)
+    built = {} if built is None else built
+    if ("enc", a.name) not in built:    # each query has its own solver: one encoding
+        pre = sm.fresh(f"pre.{a.name}")
+        argv = a.arg_vars(f"a.{a.name}", sm.space)
+        built["enc", a.name] = (pre, argv, *a.encode(pre, argv))
+    pre, argv, guard, eff = built["enc", a.name]
     mod = sa.sym_fields(a.modifies)
     q = [guard, win.constraint(["state", f"action:{a.name}"])]
     q += [v == (z3.BoolVal(x) if isinstance(x, bool) else num(x, v))
           for v, x in zip(argv, args, strict=True)]
+
+    def pick(name: str, values: tuple[Any, ...], p: int) -> Any:
+        if ("ite", name, values, p) not in built:
+            i, is_bool = win.at(p), isinstance(values[0], bool)
+            if ("tmpl", is_bool, p) not in built:
+                sort = z3.BoolSort() if is_bool else i.sort()
+                xs = [z3.Const(f"tmpl.{p}.{j}", sort) for j in range(len(values))]
+                tmpl = xs[-1]      # _pick's chain, over placeholders for the values
+                for j in range(len(xs) - 2, -1, -1):
+                    tmpl = z3.If(i == j, xs[j], tmpl)
+                built["tmpl", is_bool, p] = (tmpl, xs)
+                first = _pick(values, i, i)
+            else:
+                first = None
+            tmpl, xs = built["tmpl", is_bool, p]
+            conv = z3.BoolVal if is_bool else (lambda v: num(v, i))
+            ite = z3.substitute(tmpl, *[(x, conv(v)) for x, v in zip(xs, values,
+                                                                   strict=True)])
+            assert first is None or ite.eq(first), (name, values, p)
+            built["ite", name, values, p] = ite
+        return built["ite", name, values, p]
+
     for name in PAGE_FIELDS:
         post = eff.f[name] if name in mod else pre.f[name]
         for p in range(win.n):
-            q.append(pre.f[name][p] == _pick(getattr(s, name), win.at(p), win.at(p)))
-            q.append(post[p] == _pick(getattr(t, name), win.at(p), win.at(p)))
+            q.append(pre.f[name][p] == pick(name, getattr(s, name), p))
+            q.append(post[p] == pick(name, getattr(t, name), p))
     for name in REGION_FIELDS:
         post = eff.f[name] if name in mod else pre.f[name]
         for r, (x, y) in enumerate(zip(getattr(s, name), getattr(t, name), strict=True)):
@@ -421,13 +449,15 @@ def test_window_relation_contains_the_concrete_steps(preset: str) -> None:
     acts = {a.name: a for a in sm.actions}
     rng = random.Random(3)
     seen = 0
+    built: dict[Any, Any] = {}
     for _ in range(1):
         path = walk(m, [rng.randrange(10_000) for _ in range(10)])
         for s in path[::2]:
             succ = sorted(explicit_succ(m, s), key=lambda x: (x[0], x[1]))
             # one instance of each action
             for name, args, t in {x[0]: x for x in succ}.values():
-                assert _window_admits(sm, acts[name], s, args, t) == z3.sat, (name, args)
+                assert _window_admits(sm, acts[name], s, args, t, built) == z3.sat, \
+                    (name, args)
                 seen += 1
     assert seen >= 10
 
