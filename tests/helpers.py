@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -27,6 +29,29 @@ def pinned_run(preset: str) -> PresetRun:
     from gmemcheck.checker.explicit import Caps
 
     return compute_preset(load_preset(preset), None, "bfs", Caps())
+
+
+_MINED: dict[str, tuple[list[Any], int]] = {}
+
+
+def mined_once(mined_lemmas: Callable[..., tuple[list[Any], int]]
+               ) -> Callable[..., tuple[list[Any], int]]:
+    """``symbolic.kind.mined_lemmas`` computed once per session for each model (by its
+    identity: preset, axes, bounds) and state cap: the k-induction tests mine the same
+    small models again and again. With the run's time cap (``kind.DEADLINE``) set, or
+    plug-ins loaded, it is the original, so what a deadline does is still tested."""
+    from gmemcheck.symbolic import kind
+
+    def cached(model: Any, max_states: int = kind.MINE_MAX_STATES) -> tuple[list[Any], int]:
+        if kind.DEADLINE[0] is not None or model.plugin_ids:
+            return mined_lemmas(model, max_states)
+        key = json.dumps([model.identity(), max_states], sort_keys=True)
+        if key not in _MINED:
+            _MINED[key] = mined_lemmas(model, max_states)
+        lemmas, states = _MINED[key]
+        return list(lemmas), states
+
+    return cached
 
 
 class Driver:

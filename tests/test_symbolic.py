@@ -207,7 +207,17 @@ def test_bmc_bounded_and_witness_verdicts() -> None:
 
 
 # --------------------------------------------------------------------- k-induction
-def test_kinduction_proves_every_holding_safety_property_of_mainline() -> None:
+@pytest.fixture
+def mine_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mine each small model's lemmas once per session (helpers.mined_once)."""
+    from helpers import mined_once
+
+    from gmemcheck.symbolic import kind
+
+    monkeypatch.setattr(kind, "mined_lemmas", mined_once(kind.mined_lemmas))
+
+
+def test_kinduction_proves_every_holding_safety_property_of_mainline(mine_once: None) -> None:
     m = model("mainline-6.13")
     props = [p for p in properties.for_model(m) if p.kind in (Kind.SAFETY, Kind.DEADLOCK)]
     from gmemcheck.model import load_preset
@@ -222,7 +232,8 @@ def test_kinduction_proves_every_holding_safety_property_of_mainline() -> None:
             assert v.result is Result.INCONCLUSIVE, v
 
 
-def test_kinduction_cti_is_marked_arbitrary_and_names_action_and_property() -> None:
+def test_kinduction_cti_is_marked_arbitrary_and_names_action_and_property(
+        mine_once: None) -> None:
     m = model("pb-bitmap")
     p = prop(m, "private-mapping-implies-assigned")
     (v,) = kinduction(m, [p])
@@ -234,7 +245,7 @@ def test_kinduction_cti_is_marked_arbitrary_and_names_action_and_property() -> N
     assert p.predicate(v.trace.init)
 
 
-def test_kinduction_at_a_larger_size_reuses_small_lemmas() -> None:
+def test_kinduction_at_a_larger_size_reuses_small_lemmas(mine_once: None) -> None:
     m = model("mainline-6.13", "pages_per_huge=4")
     props = properties.select(m, ["freed-pages-are-shared", "mapping-implies-page-cache"])
     for v in kinduction(m, props):
@@ -243,7 +254,7 @@ def test_kinduction_at_a_larger_size_reuses_small_lemmas() -> None:
 
 
 def test_kinduction_refines_with_small_size_lemmas_that_block_its_ctis(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, mine_once: None) -> None:
     """When the lemmas carried from the small size do not suffice at the large one, the
     reserve lemmas (inductive at the small size) that the counterexamples to induction
     violate are added and Houdini runs again. Carrying no lemma at all breaks a
@@ -267,7 +278,7 @@ def test_kinduction_refines_with_small_size_lemmas_that_block_its_ctis(
     assert "wf: held=H covers its region" in v.reason
 
 
-def test_kinduction_int_and_bitvector_encodings_prove_the_same() -> None:
+def test_kinduction_int_and_bitvector_encodings_prove_the_same(mine_once: None) -> None:
     """The bit-vector encoding (the default, used at large sizes) and the Int one give
     the same verdicts and the same CTI action, at a size where each query is split per
     action and run in parallel contexts."""
