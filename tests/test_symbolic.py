@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from gmemcheck import properties
 from gmemcheck.checker.core import EngineBug, Kind, Result
-from gmemcheck.checker.explicit import explore, successors
+from gmemcheck.checker.explicit import Caps, explore, successors
 from gmemcheck.model.config import builtin_presets
 from gmemcheck.symbolic import actions as sa
 from gmemcheck.symbolic.bmc import bmc
@@ -70,7 +70,9 @@ def test_successor_sets_are_not_trivial() -> None:
     """The agreement above compares non-empty sets on most states."""
     m = model("rfc-thp")
     sm = SymModel(m)
-    states = explore(m, caps=None).states[:30]
+    # the first 30 states in BFS order: those a search capped at 30 states stores
+    states = explore(m, caps=Caps(max_states=30)).states[:30]
+    assert len(states) == 30
     sizes = [len(sm.successors(s)) for s in states]
     assert sizes == [len(explicit_succ(m, s)) for s in states]
     assert sum(sizes) >= 150 and min(sizes) >= 1
