@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,10 +13,45 @@ from gmemcheck import properties
 from gmemcheck.checker.core import Outcome
 from gmemcheck.cli import main
 from gmemcheck.model import apply_overrides, build, load_preset
+from gmemcheck.runner import PresetRun, compute_preset
 
 
 def model(preset: str, *sets: str) -> Any:
     return build(apply_overrides(load_preset(preset), list(sets)))
+
+
+@functools.cache
+def pinned_run(preset: str) -> PresetRun:
+    """The pinned run of a built-in preset (``gmemcheck check --config PRESET``: bfs,
+    every property, no caps), computed once per test session and shared by the tests
+    that read it (the verdict matrix, the BMC shortest lengths). Its trace files are
+    pending (see :func:`gmemcheck.runner.write_run`); treat the run as read-only."""
+    from gmemcheck.checker.explicit import Caps
+
+    return compute_preset(load_preset(preset), None, "bfs", Caps())
+
+
+_MINED: dict[str, tuple[list[Any], int]] = {}
+
+
+def mined_once(mined_lemmas: Callable[..., tuple[list[Any], int]]
+               ) -> Callable[..., tuple[list[Any], int]]:
+    """``symbolic.kind.mined_lemmas`` computed once per session for each model (by its
+    identity: preset, axes, bounds) and state cap: the k-induction tests mine the same
+    small models again and again. With the run's time cap (``kind.DEADLINE``) set, or
+    plug-ins loaded, it is the original, so what a deadline does is still tested."""
+    from gmemcheck.symbolic import kind
+
+    def cached(model: Any, max_states: int = kind.MINE_MAX_STATES) -> tuple[list[Any], int]:
+        if kind.DEADLINE[0] is not None or model.plugin_ids:
+            return mined_lemmas(model, max_states)
+        key = json.dumps([model.identity(), max_states], sort_keys=True)
+        if key not in _MINED:
+            _MINED[key] = mined_lemmas(model, max_states)
+        lemmas, states = _MINED[key]
+        return list(lemmas), states
+
+    return cached
 
 
 class Driver:

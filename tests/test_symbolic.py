@@ -4,6 +4,7 @@ encoding is caught."""
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import subprocess
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 
 from gmemcheck import properties
 from gmemcheck.checker.core import EngineBug, Kind, Result
-from gmemcheck.checker.explicit import explore, successors
+from gmemcheck.checker.explicit import Caps, explore, successors
 from gmemcheck.model.config import builtin_presets
 from gmemcheck.symbolic import actions as sa
 from gmemcheck.symbolic.bmc import bmc
@@ -69,7 +70,9 @@ def test_successor_sets_are_not_trivial() -> None:
     """The agreement above compares non-empty sets on most states."""
     m = model("rfc-thp")
     sm = SymModel(m)
-    states = explore(m, caps=None).states[:30]
+    # the first 30 states in BFS order: those a search capped at 30 states stores
+    states = explore(m, caps=Caps(max_states=30)).states[:30]
+    assert len(states) == 30
     sizes = [len(sm.successors(s)) for s in states]
     assert sizes == [len(explicit_succ(m, s)) for s in states]
     assert sum(sizes) >= 150 and min(sizes) >= 1
@@ -126,6 +129,29 @@ def ground(e: Any, pairs: list[tuple[Any, Any]]) -> bool:
     return z3.is_true(x)
 
 
+def ground_all(es: list[Any], pairs: list[tuple[Any, Any]]) -> list[bool]:
+    """``[ground(e, pairs) for e in es]``, the pairs checked and converted once (what
+    z3.substitute does on each call) instead of once per formula."""
+    assert all(a.sort().eq(b.sort()) for a, b in pairs)
+    frm, to = (z3.Ast * len(pairs))(), (z3.Ast * len(pairs))()
+    for i, (a, b) in enumerate(pairs):
+        frm[i], to[i] = a.as_ast(), b.as_ast()
+    out = []
+    for e in es:
+        x = z3.simplify(z3.z3._to_expr_ref(
+            z3.Z3_substitute(e.ctx.ref(), e.as_ast(), len(pairs), frm, to), e.ctx))
+        assert z3.is_true(x) or z3.is_false(x), x
+        out.append(z3.is_true(x))
+    return out
+
+
+@functools.cache
+def _state_sample(preset: str) -> list[Any]:
+    """The 60 reachable states of ``preset`` the property agreement test samples (seed
+    5), explored once for both encodings."""
+    return random.Random(5).sample(explore(model(preset)).states, 60)
+
+
 @pytest.mark.parametrize(("preset", "bv"), [
     ("rfc-thp", False), ("hugetlb", False), ("mainline-latest-rmp-fail", False),
     ("thp-folio-private", False), ("rfc-thp-tdx", False), ("rfc-thp", True),
@@ -135,15 +161,16 @@ def test_symbolic_properties_agree_with_python(preset: str, bv: bool) -> None:
     sm = SymModel(m, bv=bv)
     props = [p for p in properties.for_model(m) if p.name in SYM
              and p.kind in (Kind.SAFETY, Kind.REACHABLE)]
-    exp = explore(m)
-    rng = random.Random(5)
     pre_s, post_s = sm.fresh("a"), sm.fresh("b")
     names = [a.name for a in sm.actions]
     ind = [z3.Bool(f"ind.{n}") for n in names]
     args = [a.arg_vars("lab", sm.space) for a in sm.actions]
     lab = Label(names, ind, args)
     seen = {p.name: set() for p in props}
-    for s in rng.sample(exp.states, 60):
+    # each property's formula over (pre_s, label, post_s), built once
+    forms = [SYM[p.name].state(sm, post_s) if SYM[p.name].state is not None
+             else SYM[p.name].step(sm, pre_s, post_s, lab) for p in props]
+    for s in _state_sample(preset):
         for name, a_args, t in sorted(explicit_succ(m, s), key=lambda x: (x[0], x[1]))[:6]:
             pairs = _bindings(pre_s, s) + _bindings(post_s, t)
             j = names.index(name)
@@ -152,14 +179,11 @@ def test_symbolic_properties_agree_with_python(preset: str, bv: bool) -> None:
                 vals = a_args if i == j else [False if z3.is_bool(v) else 0 for v in vs]
                 pairs += [(v, z3.BoolVal(x) if isinstance(x, bool) else num(x, v))
                           for v, x in zip(vs, vals, strict=True)]
-            for p in props:
-                sp = SYM[p.name]
-                if sp.state is not None:
+            for p, got in zip(props, ground_all(forms, pairs), strict=True):
+                if SYM[p.name].state is not None:
                     want = p.predicate(t)
-                    got = ground(sp.state(sm, post_s), pairs)
                 else:
                     want = p.step(s, (name, a_args), t)
-                    got = ground(sp.step(sm, pre_s, post_s, lab), pairs)
                 assert got == want, (p.name, s, name, a_args)
                 seen[p.name].add(want)
     # both truth values were exercised for most properties
@@ -171,13 +195,13 @@ BMC_MAX_DEPTH = 5   # the longer ones run in bench/symbolic.py
 
 
 def _bfs_lengths(preset: str) -> dict[str, int]:
-    m = model(preset)
-    from gmemcheck.checker.run import check
+    """Shortest BFS violation lengths of the safety and deadlock properties, from the
+    preset's pinned run (explored once per session, shared with test_presets.py)."""
+    from helpers import pinned_run
 
-    run = check(m, [p for p in properties.for_model(m) if p.kind in
-                    (Kind.SAFETY, Kind.DEADLOCK)])
-    return {v.property: len(v.trace) for v in run.verdicts
-            if v.result is Result.VIOLATED and v.trace is not None}
+    return {c.property: c.steps for c in pinned_run(preset).cells
+            if c.kind in (Kind.SAFETY, Kind.DEADLOCK) and c.outcome == Result.VIOLATED
+            and c.steps is not None}
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -207,7 +231,17 @@ def test_bmc_bounded_and_witness_verdicts() -> None:
 
 
 # --------------------------------------------------------------------- k-induction
-def test_kinduction_proves_every_holding_safety_property_of_mainline() -> None:
+@pytest.fixture
+def mine_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mine each small model's lemmas once per session (helpers.mined_once)."""
+    from helpers import mined_once
+
+    from gmemcheck.symbolic import kind
+
+    monkeypatch.setattr(kind, "mined_lemmas", mined_once(kind.mined_lemmas))
+
+
+def test_kinduction_proves_every_holding_safety_property_of_mainline(mine_once: None) -> None:
     m = model("mainline-6.13")
     props = [p for p in properties.for_model(m) if p.kind in (Kind.SAFETY, Kind.DEADLOCK)]
     from gmemcheck.model import load_preset
@@ -222,7 +256,8 @@ def test_kinduction_proves_every_holding_safety_property_of_mainline() -> None:
             assert v.result is Result.INCONCLUSIVE, v
 
 
-def test_kinduction_cti_is_marked_arbitrary_and_names_action_and_property() -> None:
+def test_kinduction_cti_is_marked_arbitrary_and_names_action_and_property(
+        mine_once: None) -> None:
     m = model("pb-bitmap")
     p = prop(m, "private-mapping-implies-assigned")
     (v,) = kinduction(m, [p])
@@ -234,7 +269,7 @@ def test_kinduction_cti_is_marked_arbitrary_and_names_action_and_property() -> N
     assert p.predicate(v.trace.init)
 
 
-def test_kinduction_at_a_larger_size_reuses_small_lemmas() -> None:
+def test_kinduction_at_a_larger_size_reuses_small_lemmas(mine_once: None) -> None:
     m = model("mainline-6.13", "pages_per_huge=4")
     props = properties.select(m, ["freed-pages-are-shared", "mapping-implies-page-cache"])
     for v in kinduction(m, props):
@@ -243,7 +278,7 @@ def test_kinduction_at_a_larger_size_reuses_small_lemmas() -> None:
 
 
 def test_kinduction_refines_with_small_size_lemmas_that_block_its_ctis(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, mine_once: None) -> None:
     """When the lemmas carried from the small size do not suffice at the large one, the
     reserve lemmas (inductive at the small size) that the counterexamples to induction
     violate are added and Houdini runs again. Carrying no lemma at all breaks a
@@ -267,7 +302,7 @@ def test_kinduction_refines_with_small_size_lemmas_that_block_its_ctis(
     assert "wf: held=H covers its region" in v.reason
 
 
-def test_kinduction_int_and_bitvector_encodings_prove_the_same() -> None:
+def test_kinduction_int_and_bitvector_encodings_prove_the_same(mine_once: None) -> None:
     """The bit-vector encoding (the default, used at large sizes) and the Int one give
     the same verdicts and the same CTI action, at a size where each query is split per
     action and run in parallel contexts."""
@@ -373,25 +408,53 @@ def _pick(values: tuple[Any, ...], i: Any, like: Any) -> Any:
     return out
 
 
-def _window_admits(sm: SymModel, a: Any, s: Any, args: tuple[Any, ...], t: Any) -> Any:
+def _window_admits(sm: SymModel, a: Any, s: Any, args: tuple[Any, ...], t: Any,
+                   built: dict[Any, Any] | None = None) -> Any:
     """Some choice of represented pages makes the window relation of ``a`` hold between
-    ``s`` and ``t`` restricted to them (with the action's read obligations)."""
+    ``s`` and ``t`` restricted to them (with the action's read obligations). ``built``
+    keeps, for one ``sm``, each action's encoding and each ite chain already built (a
+    chain over new values is its template's substitution: the same term as _pick's)."""
     from gmemcheck.symbolic.encode import scalars_of
     from gmemcheck.symbolic.space import PAGE_FIELDS, REGION_FIELDS
 
     win = sm.space
-    pre = sm.fresh(f"pre{id(s)}")
-    argv = a.arg_vars(f"a{id(s)}", sm.space)
-    guard, eff = a.encode(pre, argv)
+    built = {} if built is None else built
+    if ("enc", a.name) not in built:    # each query has its own solver: one encoding
+        pre = sm.fresh(f"pre.{a.name}")
+        argv = a.arg_vars(f"a.{a.name}", sm.space)
+        built["enc", a.name] = (pre, argv, *a.encode(pre, argv))
+    pre, argv, guard, eff = built["enc", a.name]
     mod = sa.sym_fields(a.modifies)
     q = [guard, win.constraint(["state", f"action:{a.name}"])]
     q += [v == (z3.BoolVal(x) if isinstance(x, bool) else num(x, v))
           for v, x in zip(argv, args, strict=True)]
+
+    def pick(name: str, values: tuple[Any, ...], p: int) -> Any:
+        if ("ite", name, values, p) not in built:
+            i, is_bool = win.at(p), isinstance(values[0], bool)
+            if ("tmpl", is_bool, p) not in built:
+                sort = z3.BoolSort() if is_bool else i.sort()
+                xs = [z3.Const(f"tmpl.{p}.{j}", sort) for j in range(len(values))]
+                tmpl = xs[-1]      # _pick's chain, over placeholders for the values
+                for j in range(len(xs) - 2, -1, -1):
+                    tmpl = z3.If(i == j, xs[j], tmpl)
+                built["tmpl", is_bool, p] = (tmpl, xs)
+                first = _pick(values, i, i)
+            else:
+                first = None
+            tmpl, xs = built["tmpl", is_bool, p]
+            conv = z3.BoolVal if is_bool else (lambda v: num(v, i))
+            ite = z3.substitute(tmpl, *[(x, conv(v)) for x, v in zip(xs, values,
+                                                                   strict=True)])
+            assert first is None or ite.eq(first), (name, values, p)
+            built["ite", name, values, p] = ite
+        return built["ite", name, values, p]
+
     for name in PAGE_FIELDS:
         post = eff.f[name] if name in mod else pre.f[name]
         for p in range(win.n):
-            q.append(pre.f[name][p] == _pick(getattr(s, name), win.at(p), win.at(p)))
-            q.append(post[p] == _pick(getattr(t, name), win.at(p), win.at(p)))
+            q.append(pre.f[name][p] == pick(name, getattr(s, name), p))
+            q.append(post[p] == pick(name, getattr(t, name), p))
     for name in REGION_FIELDS:
         post = eff.f[name] if name in mod else pre.f[name]
         for r, (x, y) in enumerate(zip(getattr(s, name), getattr(t, name), strict=True)):
@@ -421,27 +484,33 @@ def test_window_relation_contains_the_concrete_steps(preset: str) -> None:
     acts = {a.name: a for a in sm.actions}
     rng = random.Random(3)
     seen = 0
+    built: dict[Any, Any] = {}
     for _ in range(1):
         path = walk(m, [rng.randrange(10_000) for _ in range(10)])
         for s in path[::2]:
             succ = sorted(explicit_succ(m, s), key=lambda x: (x[0], x[1]))
             # one instance of each action
             for name, args, t in {x[0]: x for x in succ}.values():
-                assert _window_admits(sm, acts[name], s, args, t) == z3.sat, (name, args)
+                assert _window_admits(sm, acts[name], s, args, t, built) == z3.sat, \
+                    (name, args)
                 seen += 1
     assert seen >= 10
 
 
-def test_strongest_proves_at_one_gigabyte_over_representative_pages() -> None:
+def test_strongest_proves_at_one_gigabyte_over_representative_pages(
+        capsys: pytest.CaptureFixture[str], mine_once: None) -> None:
     """--prove-at 262144 (a 1 GiB folio) goes through representative pages: every
-    safety property BFS finds to hold on mainline-6.13 is proved there."""
-    r = run_cli("check", "--config", "mainline-6.13", "--engine", "strongest",
-                "--prove-at", "262144", "--no-write")
-    assert r.returncode == 0, r.stderr
-    proved = [ln for ln in r.stdout.splitlines()
+    safety property BFS finds to hold on mainline-6.13 is proved there. (In this
+    process, sharing the lemmas mined from mainline-6.13 with the tests above.)"""
+    from helpers import run
+
+    code, out, err = run(capsys, "check", "--config", "mainline-6.13", "--engine",
+                         "strongest", "--prove-at", "262144", "--no-write")
+    assert code == 0, err
+    proved = [ln for ln in out.splitlines()
               if "proved (k=1, pages_per_huge=262144, regions=1, 21 representative pages "
                  "per region)" in ln]
-    assert len(proved) == 13, r.stdout
+    assert len(proved) == 13, out
 
 
 def _int_sorted_terms(e: Any, seen: set[int]) -> list[Any]:
