@@ -82,3 +82,27 @@ def test_every_named_step_cites_its_kernel_function_and_domain_section():
     for name in BASE_STEPS:
         assert CITE.search(STEP_DOCS[name]), f"step {name}: {STEP_DOCS[name]}"
         assert SECTION.search(STEP_DOCS[name]), f"step {name}: {STEP_DOCS[name]}"
+
+
+def test_work_done_writes_fields_in_place_like_replace():
+    """Work.done builds the successor from the written fields by position: the same
+    state _replace gives, the state itself when nothing was written, and a clear error
+    for a field the state does not have."""
+    from gmemcheck.model.work import Work
+
+    s = next(iter(MODELS["rfc-thp"].init_states()))
+    assert Work(s).done() is s
+    w = Work(s)
+    w.arr("order")[0] = 1
+    w.put("spec", 1)
+    t = w.done()
+    assert type(t) is type(s)
+    assert t == s._replace(order=(1,) + s.order[1:], spec=1)
+    w = Work(s)
+    w.put("no_such_field", 1)
+    try:
+        w.done()
+    except ValueError as e:
+        assert "no_such_field" in str(e)
+    else:
+        raise AssertionError("a write to an unknown field was accepted")

@@ -17,6 +17,10 @@ from typing import Any
 CHOSEN: dict[str, Any] = {}
 
 
+# NamedTuple state class -> {field: position}, for Work.done
+_POSITIONS: dict[type, dict[str, int]] = {}
+
+
 class StepError(Exception):
     """A step asked for a choice its action does not carry."""
 
@@ -106,7 +110,23 @@ class Work:
         return bool(self.get("fault"))
 
     def done(self) -> Any:
-        if not self.m:
-            return self.s
-        upd = {f: tuple(v) if type(v) is list else v for f, v in self.m.items()}
-        return self.s._replace(**upd)
+        m = self.m
+        s = self.s
+        if not m:
+            return s
+        cls = type(s)
+        pos = _POSITIONS.get(cls)
+        if pos is None:
+            if not hasattr(cls, "_fields"):  # a state that is not a NamedTuple
+                return s._replace(**{f: tuple(v) if type(v) is list else v
+                                     for f, v in m.items()})
+            pos = _POSITIONS[cls] = {f: i for i, f in enumerate(cls._fields)}
+        # the written fields put in place in one list, then one tuple (cheaper than
+        # NamedTuple._replace, which pops a keyword dict per field)
+        vals = list(s)
+        try:
+            for f, v in m.items():
+                vals[pos[f]] = tuple(v) if type(v) is list else v
+        except KeyError:
+            raise ValueError(f"a step wrote {f!r}, which is not a field of the state") from None
+        return tuple.__new__(cls, vals)
