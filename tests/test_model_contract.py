@@ -106,3 +106,31 @@ def test_work_done_writes_fields_in_place_like_replace():
         assert "no_such_field" in str(e)
     else:
         raise AssertionError("a write to an unknown field was accepted")
+
+
+def test_memo_cap_bounds_entries_and_keeps_the_search_exact():
+    """With the memo capped at 200 entries the search stops memoizing, not exploring:
+    the pinned count is reached and the memo holds no more than the cap."""
+    from gmemcheck.checker.explicit import explore
+
+    m = model("mainline-6.13")
+    m.k.memo.cap = 200
+    assert len(explore(m, []).states) == 11917
+    assert m.k.memo.entries == 200
+
+
+def test_memo_falls_back_when_a_body_uses_the_whole_state():
+    """A body that uses the state as a whole (here iterating it) cannot be memoized on
+    the fields it reads: its action runs unmemoized, with the plain successors."""
+    from gmemcheck.model.actions import make
+
+    m = model("mainline-6.13")
+    s = next(iter(m.init_states()))
+
+    def body(k, w):
+        w.put("spec", len(tuple(w.s)) - len(s) - 1 + int(w.get("launched")))
+
+    a = make(m.k, "t", (), [()], lambda s, a: True, body, frozenset({"spec"}), "")
+    assert a.apply(s, ()) == s._replace(spec=-1)
+    t = s._replace(launched=True)
+    assert a.apply(t, ()) == t._replace(spec=0)

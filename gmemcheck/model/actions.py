@@ -36,7 +36,7 @@ from .state import (
     RMP_2M,
     RMP_SHARED,
 )
-from .work import Work
+from .work import Work, memoized
 
 Body = Callable[..., None]
 
@@ -69,11 +69,18 @@ add_step("kvm_gmem_convert", hugetlb.convert,
 
 def make(k: Any, name: str, params: tuple[str, ...], domain: list[tuple[Any, ...]],
          guard: Callable[[Any, tuple[Any, ...]], bool], body: Body, modifies: frozenset[str],
-         doc: str, environment: bool = False) -> Action:
+         doc: str, environment: bool = False, memo: bool = True) -> Action:
+    """An action running ``body(k, w, *args)`` on a :class:`Work`. With ``memo`` (the
+    built-in actions) ``apply`` is memoized on the fields the body reads
+    (:func:`.work.memoized`), as long as the model's memo is on (``k.memo``);
+    ``gmemcheck.api.make`` builds a plug-in's actions with ``memo=False``."""
     def apply(s: Any, a: tuple[Any, ...]) -> Any:
         w = Work(s)
         body(k, w, *a)
         return w.done()
+
+    if memo and getattr(k, "memo", None) is not None and k.memo.on:
+        apply = memoized(body, k, k.memo)
 
     def explain(s: Any, a: tuple[Any, ...]) -> Outcome:
         w = Work(s, log=True)

@@ -144,6 +144,14 @@ class GmemModel:
             touched[f.name] = f"field {f.name} comes from plug-in {origin_name(f.origin)}"
         # what a plug-in added that the Z3 encoding has no form for (empty: none)
         self.symbolic_gaps: list[str] = list(touched.values())
+        # The guards are memoized together (enabled_labels) only in a design with no
+        # plug-in action, wrapper, choice or field: the memo sees the reads of built-in
+        # guards only (work.memoized).
+        self._guard_memo = k.memo.on and not touched and all(
+            v.origin == "built-in" for v, _ in overrides.values()) and all(
+            o == "built-in" for o in self.action_origin.values())
+        self._guards = [(a.guard, args) for a in self.actions for args in a.domain]
+        self._enabled_sets: list[tuple[Any, tuple[str, ...], dict[Any, tuple[int, ...]]]] = []
         order = [DECLARED[n] for n in BUILTIN_SHOW_ORDER] + list(self.extra_fields)
         self._show = [f for f in order if f.render is not None or not f.shown_with]
 
@@ -154,6 +162,46 @@ class GmemModel:
             return [base]
         extra = [f.initial_value(self.k.P, self.k.R) for f in self.extra_fields]
         return [self.state_type(*base, *extra)]
+
+    def enabled_labels(self, s: Any) -> tuple[int, ...] | None:
+        """The ids of the labels enabled in ``s`` (in the order of
+        ``checker.explicit.label_table``), memoized on the fields the guards read, as
+        the steps are (work.memoized); None where guards are not memoized (the search
+        then calls each guard). The guards together read a handful of fields in most
+        states, so one lookup stands for some thirty guard calls."""
+        if not (self._guard_memo and self.k.memo.on):
+            return None
+        sets = self._enabled_sets
+        for j, (get, _, table) in enumerate(sets):
+            r = table.get(get(s))
+            if r is not None:
+                if j:  # the read sets that hit most drift to the front
+                    sets[j - 1], sets[j] = sets[j], sets[j - 1]
+                return r
+        fields = _work.fields_of(type(s))
+        if fields is None:
+            self._guard_memo = False
+            return None
+        proxy = _work._Reads(s, fields)
+        try:
+            r = tuple(lid for lid, (guard, args) in enumerate(self._guards)
+                      if guard(proxy, args))
+        except _work.MemoUnsafe:
+            self._guard_memo = False
+            return None
+        memo = self.k.memo
+        if memo.entries < memo.cap:
+            read = tuple(proxy._read)
+            for get, rf, table in self._enabled_sets:
+                if rf == read:
+                    break
+            else:
+                get = _work._getter(read)
+                table = {}
+                self._enabled_sets.append((get, read, table))
+            table[get(s)] = r
+            memo.entries += 1
+        return r
 
     def terminal(self, s: Any) -> bool:
         return bool(s.fault)
