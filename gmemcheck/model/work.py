@@ -206,7 +206,8 @@ def _getter(fields: tuple[str, ...]) -> Callable[[Any], Any]:
     return operator.attrgetter(*fields)
 
 
-def memoized(body: Callable[..., None], k: Any, memo: Memo) -> Callable[[Any, tuple[Any, ...]], Any]:
+def memoized(body: Callable[..., None], k: Any, memo: Memo
+             ) -> Callable[[Any, tuple[Any, ...]], Any]:
     """``apply(s, args)`` for ``body(k, w, *args)``, memoized on the fields it reads.
 
     Per argument tuple (with the declared choices in force, ``CHOSEN``), a list of read
