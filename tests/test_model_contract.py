@@ -134,3 +134,27 @@ def test_memo_falls_back_when_a_body_uses_the_whole_state():
     assert a.apply(s, ()) == s._replace(spec=-1)
     t = s._replace(launched=True)
     assert a.apply(t, ()) == t._replace(spec=0)
+
+
+def test_guard_memo_answers_as_the_guards_and_gives_up_when_it_misses(monkeypatch):
+    """enabled_labels gives the labels whose guards hold, state by state; a guard memo
+    that misses more than GUARD_MISS_PCT percent of its lookups turns itself off (the
+    search is the same either way)."""
+    from gmemcheck.checker.explicit import explore, label_table
+    import sys
+
+    build_mod = sys.modules["gmemcheck.model.build"]  # (the package exports build())
+
+    m = model("hugetlb")
+    states = list(explore(m, []).states)
+    labels = label_table(m)
+    for s in states[:3000]:
+        want = tuple(lid for lid, (ai, args) in enumerate(labels)
+                     if m.actions[ai].guard(s, args))
+        assert m.enabled_labels(s) == want
+    assert m._guard_memo and m._guard_misses > 0
+    monkeypatch.setattr(build_mod, "GUARD_TRIAL", 100)
+    monkeypatch.setattr(build_mod, "GUARD_MISS_PCT", 0)
+    m = model("mainline-6.13")
+    assert len(explore(m, []).states) == 11917
+    assert not m._guard_memo and m.enabled_labels(states[0]) is None

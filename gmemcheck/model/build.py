@@ -72,6 +72,12 @@ def with_choice(a: Action, c: Choice) -> Action:
                   environment=a.environment)
 
 
+# The guard memo (GmemModel.enabled_labels) gives up once, after GUARD_TRIAL lookups,
+# more than GUARD_MISS_PCT percent of them missed.
+GUARD_TRIAL = 20_000
+GUARD_MISS_PCT = 8
+
+
 class GmemModel:
     """The explicit model: initial state, actions for the design, and rendering."""
 
@@ -152,6 +158,7 @@ class GmemModel:
             o == "built-in" for o in self.action_origin.values())
         self._guards = [(a.guard, args) for a in self.actions for args in a.domain]
         self._enabled_sets: list[tuple[Any, tuple[str, ...], dict[Any, tuple[int, ...]]]] = []
+        self._guard_calls = self._guard_misses = 0
         order = [DECLARED[n] for n in BUILTIN_SHOW_ORDER] + list(self.extra_fields)
         self._show = [f for f in order if f.render is not None or not f.shown_with]
 
@@ -171,6 +178,7 @@ class GmemModel:
         states, so one lookup stands for some thirty guard calls."""
         if not (self._guard_memo and self.k.memo.on):
             return None
+        self._guard_calls += 1
         sets = self._enabled_sets
         for j, (get, _, table) in enumerate(sets):
             r = table.get(get(s))
@@ -178,6 +186,13 @@ class GmemModel:
                 if j:  # the read sets that hit most drift to the front
                     sets[j - 1], sets[j] = sets[j], sets[j - 1]
                 return r
+        # A miss costs every guard through the recording proxy: where the guards' reads
+        # rarely repeat (four pages per huge folio: about one state in eight misses) the
+        # memo costs more than it saves, and gives up (the answers are the same).
+        self._guard_misses += 1
+        if self._guard_calls >= GUARD_TRIAL and \
+                self._guard_misses * 100 > GUARD_MISS_PCT * self._guard_calls:
+            self._guard_memo = False
         fields = _work.fields_of(type(s))
         if fields is None:
             self._guard_memo = False
