@@ -75,7 +75,7 @@ def with_choice(a: Action, c: Choice) -> Action:
 # The guard memo (GmemModel.enabled_labels) gives up once, after GUARD_TRIAL lookups,
 # more than GUARD_MISS_PCT percent of them missed.
 GUARD_TRIAL = 20_000
-GUARD_MISS_PCT = 8
+GUARD_MISS_PCT = 30
 
 
 class GmemModel:
@@ -187,7 +187,7 @@ class GmemModel:
                     sets[j - 1], sets[j] = sets[j], sets[j - 1]
                 return r
         # A miss costs every guard through the recording proxy: where the guards' reads
-        # rarely repeat (four pages per huge folio: about one state in eight misses) the
+        # rarely repeat (four pages per huge folio: two lookups in five miss) the
         # memo costs more than it saves, and gives up (the answers are the same).
         self._guard_misses += 1
         if self._guard_calls >= GUARD_TRIAL and \
