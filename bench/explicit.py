@@ -8,13 +8,17 @@ of this tree over the other. The machine is shared and noisy, so runs of the two
 are interleaved, repeated, and the median taken; the CPU ratio is the steadier figure.
 With ``--memory`` it also prints bytes per stored state: the tracemalloc peak during
 the search divided by the distinct states (a separate run, tracemalloc slows it down).
-With ``--pages4`` it runs the given presets at ``pages_per_huge = 4`` under a time cap
-and prints the states reached.
+With ``--pages4`` it runs the given presets (default mainline-6.13 and hugetlb) at
+``pages_per_huge = 4`` under a time cap in each tree and prints the distinct states
+reached, states per second and bytes per state (peak RSS over states). With ``--cli``
+it times the whole ``gmemcheck check --no-write`` process over every built-in preset in
+each tree, and in this tree with ``--workers 2`` too (presets checked two at a time).
 
     git worktree add /tmp/base adc740b      # the commit before the engine change
     python3 bench/explicit.py --base /tmp/base rfc-thp --memory
     python3 bench/explicit.py --base /tmp/base --matrix
-    python3 bench/explicit.py --pages4 --seconds 300 --hash-compaction mainline-6.13 hugetlb
+    python3 bench/explicit.py --pages4 --seconds 120 --base /tmp/base  # mainline-6.13, hugetlb
+    python3 bench/explicit.py --cli --base /tmp/base   # whole process, matrix, and --workers 2
 
 Targets (issue 14): rfc-thp at least 5x, the full matrix at least 3x, at most 300
 bytes per stored state, and mainline-6.13 and hugetlb at 4 pages exhaustive within 5
@@ -71,6 +75,52 @@ def run_child(tree: Path, preset: str, sets: list[str], opts: dict, memory: bool
     return json.loads(out.stdout)
 
 
+def cli_matrix(trees: list[tuple[str, Path]], a: argparse.Namespace) -> None:
+    """The whole ``gmemcheck check --no-write`` process over every built-in preset, in
+    each tree (and in this one with --workers 2 as well), interleaved, median of
+    ``--repeat``: wall seconds, CPU seconds (with the worker processes), states/s."""
+    import resource
+    import time
+
+    runs = [(t, tree, []) for t, tree in trees]
+    if a.workers == 1:
+        runs.insert(1, ("new --workers 2", HERE, ["--workers", "2"]))
+    elif a.workers > 1:
+        runs[0] = (f"new --workers {a.workers}", HERE, ["--workers", str(a.workers)])
+    times: dict[str, list[tuple[float, float]]] = {r[0]: [] for r in runs}
+    states: dict[str, int] = {}
+    for _ in range(a.repeat):
+        for t, tree, extra in runs:
+            env = dict(os.environ, PYTHONPATH=str(tree))
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            out = subprocess.run([sys.executable, "-m", "gmemcheck.cli", "check", "--no-write",
+                                  "--format", "json", *extra], capture_output=True, text=True,
+                                 env=env, cwd=tree)
+            wall = time.perf_counter() - t0
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if out.returncode not in (0, 1):
+                raise SystemExit(f"{tree}: exit {out.returncode}: {out.stderr.strip()[-300:]}")
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            res = json.loads(out.stdout)["results"]
+            states[t] = sum({r["preset"]: r["states"] for r in res}.values())
+            times[t].append((wall, cpu))
+    print(f"whole process, every built-in preset, median of {a.repeat}")
+    print(f"{'tree':<18} {'states':>9} {'wall s':>8} {'cpu s':>8} {'states/s':>9}")
+    med = {}
+    for t, _, _ in runs:
+        wall = statistics.median(w for w, _ in times[t])
+        cpu = statistics.median(c for _, c in times[t])
+        med[t] = (wall, cpu)
+        print(f"{t:<18} {states[t]:>9,} {wall:>8.2f} {cpu:>8.2f} {states[t] / wall:>9,.0f}")
+    if "base" in med:
+        for t, _, _ in runs:
+            if t != "base":
+                print(f"{t:<18} speed-up over base: wall {med['base'][0] / med[t][0]:.2f}x, "
+                      f"cpu {med['base'][1] / med[t][1]:.2f}x; same states: "
+                      f"{states[t] == states['base']}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("presets", nargs="*")
@@ -82,6 +132,8 @@ def main() -> None:
     ap.add_argument("--hash-compaction", action="store_true")
     ap.add_argument("--pages4", action="store_true", help="pages_per_huge=4 under a time cap")
     ap.add_argument("--seconds", type=float, default=300.0, help="time cap of --pages4 runs")
+    ap.add_argument("--cli", action="store_true",
+                    help="time the whole `gmemcheck check` process over the matrix")
     a = ap.parse_args()
     sys.path.insert(0, str(HERE))
     from gmemcheck.model import builtin_presets
@@ -92,14 +144,22 @@ def main() -> None:
         opts["workers"] = a.workers
     if a.hash_compaction:
         opts["hash_compaction"] = True
-    if a.pages4:
-        for p in presets:
-            d = run_child(HERE, p, ["pages_per_huge=4"], dict(opts, seconds=a.seconds))
-            what = "exhaustive" if d["complete"] else f"capped at {a.seconds:g}s"
-            print(f"{p} pages_per_huge=4 {opts or ''}: {d['states']:,} states ({what}), "
-                  f"{d['states'] / d['wall']:,.0f} states/s, peak RSS {d['rss_mb']:,.0f} MB")
-        return
     trees = [("new", HERE)] + ([("base", a.base)] if a.base else [])
+    if a.cli:
+        cli_matrix(trees, a)
+        return
+    if a.pages4:
+        presets = a.presets or ["mainline-6.13", "hugetlb"]
+        for p in presets:
+            for t, tree in trees:
+                d = run_child(tree, p, ["pages_per_huge=4"],
+                              dict(opts if t == "new" else {}, seconds=a.seconds))
+                what = "exhaustive" if d["complete"] else f"capped at {a.seconds:g}s"
+                print(f"{p} pages_per_huge=4 {t:<4} {opts or ''}: {d['states']:,} distinct "
+                      f"states ({what}), {d['states'] / d['wall']:,.0f} states/s, peak RSS "
+                      f"{d['rss_mb']:,.0f} MB = {d['rss_mb'] * 2**20 / d['states']:,.0f} "
+                      "bytes/state")
+        return
     print(f"options: {opts or 'default (exact, one process)'}; median of {a.repeat}")
     print(f"{'preset':<26} {'tree':<5} {'states':>9} {'states/s':>9} {'cpu st/s':>9} "
           f"{'wall s':>7} {'cpu s':>7} {'B/state':>8}")

@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .checker.core import Action, Kind, Outcome, Property
+from .model import actions as _actions
 from .model import registry as _registry
 from .model import state as _state
 from .model.actions import (
@@ -48,7 +49,6 @@ from .model.actions import (
     RMP,
     bools,
     can_fail_huge,
-    make,
     punch_ranges,
     vmm_in,
 )
@@ -150,6 +150,19 @@ def __getattr__(name: str) -> Any:
 def _set_origin(origin: str) -> None:
     global _origin
     _origin = origin
+
+
+def make(k: Any, name: str, params: tuple[str, ...], domain: Any,
+         guard: Callable[[Any, tuple[Any, ...]], bool], body: Callable[..., None],
+         modifies: Iterable[str], doc: str, environment: bool = False,
+         symbolic: Any = None) -> Action:
+    """An action whose ``apply`` runs ``body(k, w, *args)`` on a :class:`Work`;
+    ``symbolic`` its Z3 form ``(sym_guard, sym_body)`` (docs/api.md). Never
+    memoized (unlike the built-in actions): the memo replays a body's writes on every
+    state agreeing on the fields it read, and cannot see what a plug-in's body reads
+    outside the state (a closure, a module variable, the state reached another way)."""
+    return _actions.make(k, name, params, list(domain), guard, body, frozenset(modifies),
+                         doc, environment=environment, symbolic=symbolic, memo=False)
 
 
 def step_names() -> dict[str, str]:

@@ -142,8 +142,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-depth", type=positive_int, help="cap on search depth")
     p.add_argument("--max-seconds", type=positive_float, help="cap on wall time per preset")
     p.add_argument("--workers", type=positive_int, default=1, metavar="N",
-                   help="bfs: N processes compute successors and predicates (same states, "
-                   "verdicts and traces as one)")
+                   help="N processes: with several presets, N presets are checked at once "
+                   "(same output, in preset order); with one, bfs: N processes compute its "
+                   "successors and predicates (same states, verdicts and traces as one)")
     p.add_argument("--hash-compaction", action="store_true",
                    help="bfs: keep 64-bit fingerprints instead of states (as TLC does); "
                    "every verdict says so with the probability of a missed state, and "
@@ -358,6 +359,76 @@ def _fmt_bytes(n: int) -> str:
     return str(n)
 
 
+def _check_one(a: argparse.Namespace, cfg: Any, out: Path | None, why: str | None,
+               caps: Caps, show_progress: bool, workers: int
+               ) -> tuple[PresetRun, str | None, list[str]]:
+    """Check one preset of ``gmemcheck check`` and write its trace files: the run, the
+    write error if one happened (the run's traces are then not all written), and the
+    lines for stderr after it."""
+    def progress(info: dict[str, Any], name: str = cfg.name) -> None:
+        print(f"gmemcheck: {name}: {info['states']:,} states, queue "
+              f"{info['queue']:,}, {info['rate']:,.0f} states/s, depth "
+              f"{info['depth']}", file=sys.stderr, flush=True)
+
+    def log(msg: str, name: str = cfg.name) -> None:
+        print(f"gmemcheck: {name}: {msg.strip()}", file=sys.stderr, flush=True)
+
+    walk_depth = a.depth or 60
+    sym = sym_opts(a, log if show_progress else None)
+    if show_progress:
+        log(f"{a.engine} started")
+    started = time.perf_counter()
+    try:
+        pr = compute_preset(cfg, a.props, a.engine, caps,
+                            progress if show_progress else None, a.walks, walk_depth,
+                            a.seed, sym, workers, a.hash_compaction)
+    except MemoryError:
+        if not a.max_memory:
+            raise
+        pr = _out_of_memory(cfg, a, a.props or list(properties.REGISTRY))
+    if show_progress:
+        log(f"{a.engine} done in {time.perf_counter() - started:.1f}s")
+    if a.engine == "simulate":
+        pr.notes.append(f"reproduce with --engine simulate --walks {a.walks} "
+                        f"--depth {walk_depth} --seed {a.seed}")
+    after: list[str] = []
+    if out is not None:
+        try:
+            write_run(pr, out)
+        except WriteError as e:
+            return pr, str(e), after
+        if why and pr.written:
+            after.append(f"gmemcheck: {cfg.name}: {len(pr.written)} trace(s) written under "
+                         f"{out / cfg.name}/ (counterexamples/ holds only the pinned runs: "
+                         f"{why})")
+    return pr, None, after
+
+
+# the arguments of the presets checked by worker processes (check --workers N with
+# several presets), set before the pool forks
+_JOBS: dict[str, Any] = {}
+
+
+def _check_job(i: int) -> tuple[str, Any]:
+    """Worker side of ``check --workers N``: preset ``i`` checked in one process; its
+    run (picklable once its traces are written) or the exception it raised."""
+    j = _JOBS
+    out, why = j["targets"][i]
+    try:
+        pr, werr, after = _check_one(j["a"], j["cfgs"][i], out, why, j["caps"],
+                                     j["progress"], 1)
+        pr.pending = []  # written (or not wanted): what is left holds the model
+        return "ok", (pr, werr, after)
+    except BaseException as e:  # re-raised by the parent, in preset order
+        try:
+            import pickle
+
+            pickle.dumps(e)
+            return "raise", e
+        except Exception:
+            return "raise", RuntimeError(f"{type(e).__name__}: {e}")
+
+
 def cmd_check(a: argparse.Namespace) -> int:
     from .plugins import load
 
@@ -371,52 +442,40 @@ def cmd_check(a: argparse.Namespace) -> int:
     runs: list[PresetRun] = []
     if a.max_memory:
         _set_memory_cap(a.max_memory)
+    # --workers N: with one preset, N processes share its exploration; with several,
+    # N presets are checked at once, one process each, reported in preset order.
+    parallel = a.workers > 1 and len(cfgs) > 1
+    pool = None
     try:
         for out, _ in targets:
             if out is not None:
                 _lock(out, held)
-        for (out, why), cfg in zip(targets, cfgs, strict=True):
-            def progress(info: dict[str, Any], name: str = cfg.name) -> None:
-                print(f"gmemcheck: {name}: {info['states']:,} states, queue "
-                      f"{info['queue']:,}, {info['rate']:,.0f} states/s, depth "
-                      f"{info['depth']}", file=sys.stderr, flush=True)
+        if parallel:
+            import multiprocessing as mp
 
-            def log(msg: str, name: str = cfg.name) -> None:
-                print(f"gmemcheck: {name}: {msg.strip()}", file=sys.stderr, flush=True)
-
-            walk_depth = a.depth or 60
-            sym = sym_opts(a, log if show_progress else None)
-            if show_progress:
-                log(f"{a.engine} started")
-            started = time.perf_counter()
-            try:
-                pr = compute_preset(cfg, a.props, a.engine, caps,
-                                    progress if show_progress else None, a.walks, walk_depth,
-                                    a.seed, sym, a.workers, a.hash_compaction)
-            except MemoryError:
-                if not a.max_memory:
-                    raise
-                pr = _out_of_memory(cfg, a, a.props or list(properties.REGISTRY))
-            if show_progress:
-                log(f"{a.engine} done in {time.perf_counter() - started:.1f}s")
-            if a.engine == "simulate":
-                pr.notes.append(f"reproduce with --engine simulate --walks {a.walks} "
-                                f"--depth {walk_depth} --seed {a.seed}")
+            _JOBS.update(a=a, cfgs=cfgs, targets=targets, caps=caps, progress=show_progress)
+            pool = mp.get_context("fork").Pool(min(a.workers, len(cfgs)))
+            results: Any = (r for r in pool.imap(_check_job, range(len(cfgs)), chunksize=1))
+        else:
+            results = (("ok", _check_one(a, cfg, out, why, caps, show_progress, a.workers))
+                       for (out, why), cfg in zip(targets, cfgs, strict=True))
+        for how, res in results:
+            if how == "raise":
+                raise res
+            pr, werr, after = res
             runs.append(pr)
-            if out is not None:
-                try:
-                    write_run(pr, out)
-                except WriteError as e:
-                    _report(a, runs)
-                    print(f"gmemcheck: {e}; the verdicts above are complete for "
-                          f"{len(runs)} of {len(cfgs)} preset(s), their traces are not",
-                          file=sys.stderr)
-                    return EXIT_IOERR
-                if why and pr.written:
-                    print(f"gmemcheck: {cfg.name}: {len(pr.written)} trace(s) written under "
-                          f"{out / cfg.name}/ (counterexamples/ holds only the pinned runs: "
-                          f"{why})", file=sys.stderr)
+            if werr is not None:
+                _report(a, runs)
+                print(f"gmemcheck: {werr}; the verdicts above are complete for "
+                      f"{len(runs)} of {len(cfgs)} preset(s), their traces are not",
+                      file=sys.stderr)
+                return EXIT_IOERR
+            for line in after:
+                print(line, file=sys.stderr)
     finally:
+        if pool is not None:
+            pool.terminate()
+            _JOBS.clear()
         _unlock(held)
     _report(a, runs)
     return exit_status(runs)

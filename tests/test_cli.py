@@ -293,3 +293,25 @@ def test_workers_and_hash_compaction_flags_reach_the_engine(capsys):
     from gmemcheck.runner import not_pinned
     assert "hash-compaction" in (not_pinned(load_preset("rfc-thp"), "bfs", [], True) or "")
     assert not_pinned(load_preset("rfc-thp"), "bfs", [], False) is None
+
+
+def test_workers_check_several_presets_at_once(capsys, tmp_path):
+    """check --workers 2 with two presets checks them in two processes: the same report
+    (but for the seconds) and byte-identical trace files as the sequential run."""
+    import re
+
+    presets = ("--config", "always-huge-reject", "--config", "tdx-huge")
+    outs, files = [], []
+    for n, w in (("seq", "1"), ("par", "2")):
+        code, out, err = run(capsys, "check", *presets, "--workers", w, "--format", "json",
+                             "--out", str(tmp_path / n))
+        assert code == 0, err
+        out = out.replace(str(tmp_path / n), "OUT")
+        outs.append(re.sub(r'"seconds": [0-9.e-]+', '"seconds": 0', out))
+        files.append({p.relative_to(tmp_path / n): p.read_bytes()
+                      for p in sorted((tmp_path / n).rglob("*")) if p.is_file()})
+    assert outs[0] == outs[1]
+    assert files[0] == files[1] and len(files[0]) >= 2
+    res = json.loads(outs[1])["results"]
+    assert {(r["preset"], r["states"]) for r in res} == {("always-huge-reject", 3040),
+                                                         ("tdx-huge", 9783)}

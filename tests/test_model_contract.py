@@ -82,3 +82,79 @@ def test_every_named_step_cites_its_kernel_function_and_domain_section():
     for name in BASE_STEPS:
         assert CITE.search(STEP_DOCS[name]), f"step {name}: {STEP_DOCS[name]}"
         assert SECTION.search(STEP_DOCS[name]), f"step {name}: {STEP_DOCS[name]}"
+
+
+def test_work_done_writes_fields_in_place_like_replace():
+    """Work.done builds the successor from the written fields by position: the same
+    state _replace gives, the state itself when nothing was written, and a clear error
+    for a field the state does not have."""
+    from gmemcheck.model.work import Work
+
+    s = next(iter(MODELS["rfc-thp"].init_states()))
+    assert Work(s).done() is s
+    w = Work(s)
+    w.arr("order")[0] = 1
+    w.put("spec", 1)
+    t = w.done()
+    assert type(t) is type(s)
+    assert t == s._replace(order=(1,) + s.order[1:], spec=1)
+    w = Work(s)
+    w.put("no_such_field", 1)
+    try:
+        w.done()
+    except ValueError as e:
+        assert "no_such_field" in str(e)
+    else:
+        raise AssertionError("a write to an unknown field was accepted")
+
+
+def test_memo_cap_bounds_entries_and_keeps_the_search_exact():
+    """With the memo capped at 200 entries the search stops memoizing, not exploring:
+    the pinned count is reached and the memo holds no more than the cap."""
+    from gmemcheck.checker.explicit import explore
+
+    m = model("mainline-6.13")
+    m.k.memo.cap = 200
+    assert len(explore(m, []).states) == 11917
+    assert m.k.memo.entries == 200
+
+
+def test_memo_falls_back_when_a_body_uses_the_whole_state():
+    """A body that uses the state as a whole (here iterating it) cannot be memoized on
+    the fields it reads: its action runs unmemoized, with the plain successors."""
+    from gmemcheck.model.actions import make
+
+    m = model("mainline-6.13")
+    s = next(iter(m.init_states()))
+
+    def body(k, w):
+        w.put("spec", len(tuple(w.s)) - len(s) - 1 + int(w.get("launched")))
+
+    a = make(m.k, "t", (), [()], lambda s, a: True, body, frozenset({"spec"}), "")
+    assert a.apply(s, ()) == s._replace(spec=-1)
+    t = s._replace(launched=True)
+    assert a.apply(t, ()) == t._replace(spec=0)
+
+
+def test_guard_memo_answers_as_the_guards_and_gives_up_when_it_misses(monkeypatch):
+    """enabled_labels gives the labels whose guards hold, state by state; a guard memo
+    that misses more than GUARD_MISS_PCT percent of its lookups turns itself off (the
+    search is the same either way)."""
+    from gmemcheck.checker.explicit import explore, label_table
+    import sys
+
+    build_mod = sys.modules["gmemcheck.model.build"]  # (the package exports build())
+
+    m = model("hugetlb")
+    states = list(explore(m, []).states)
+    labels = label_table(m)
+    for s in states[:3000]:
+        want = tuple(lid for lid, (ai, args) in enumerate(labels)
+                     if m.actions[ai].guard(s, args))
+        assert m.enabled_labels(s) == want
+    assert m._guard_memo and m._guard_misses > 0
+    monkeypatch.setattr(build_mod, "GUARD_TRIAL", 100)
+    monkeypatch.setattr(build_mod, "GUARD_MISS_PCT", 0)
+    m = model("mainline-6.13")
+    assert len(explore(m, []).states) == 11917
+    assert not m._guard_memo and m.enabled_labels(states[0]) is None

@@ -567,3 +567,72 @@ def test_a_bool_choice_is_a_z3_argument_bound_by_the_check(isolated, tmp_path, w
     sm = SymModel(m)
     (a,) = [x for x in sm.actions if x.name == "tick"]
     assert a.params == ("tick_fails",) and a.sorts == ("bool",)
+
+
+# ---------------------------------------------------------------- memo soundness
+STASH_PLUGIN = '''
+"""Test plug-in: an action whose body reads spec through a path the step memo cannot
+see (the state its guard stashed), not through w (mm/compaction.c:isolate_migratepages_block
+as a copy of the walker's pfn; DOMAIN.md §1.1)."""
+from gmemcheck.api import add_action, add_field, make
+
+add_field("spec_copy", "scalar", domain=(-2, -1, 0, 1), initial=-2)
+STASH = []
+
+
+def guard(s, a):
+    STASH[:] = [s]
+    return s.spec_copy != s.spec
+
+
+def body(k, w):
+    w.put("spec_copy", STASH[0].spec)
+
+
+def build(k):
+    return make(k, "copy_spec", (), [()], guard, body, {"spec_copy"},
+                "mm/compaction.c:isolate_migratepages_block (test: DOMAIN.md §1.1)",
+                environment=True)
+
+
+add_action("copy_spec", build)
+'''
+
+
+def _reachable(m) -> set:
+    """The first 6,000 states in BFS order (the whole space, 46,316, costs seconds)."""
+    from gmemcheck.checker.explicit import Caps, explore
+
+    return set(explore(m, [], caps=Caps(max_states=6000)).states)
+
+
+def test_plugin_actions_are_not_memoized(isolated, tmp_path, monkeypatch):
+    """A plug-in's body may read what the step memo cannot see: api.make builds its
+    action unmemoized, so the reachable states are those of the search with the memo
+    off (exactly), while the same body memoized would replay one write everywhere."""
+    from gmemcheck.model import actions, kernel
+
+    f = tmp_path / "stash.py"
+    f.write_text(STASH_PLUGIN)
+    plugins.load(f)
+    cfg = load_preset("mainline-6.13")
+    m = build(cfg, plugins.used_by(cfg.axes))
+    assert m.k.memo.on and not m._guard_memo  # built-in steps memoized, guards not
+    got = _reachable(m)
+    monkeypatch.setattr(kernel, "MEMO", False)
+    plain = build(cfg, plugins.used_by(cfg.axes))
+    assert not plain.k.memo.on
+    want = _reachable(plain)
+    assert got == want and len(want) == 6000
+    # the teeth: the same body memoized gives wrong successors
+    monkeypatch.setattr(kernel, "MEMO", True)
+    mk = build(cfg, plugins.used_by(cfg.axes))
+    src = next(a for a in mk.actions if a.name == "copy_spec")
+    stash = sys.modules[f"gmemcheck_plugin_{plugins.digest(f)[:16]}"]
+    memoized = actions.make(mk.k, "copy_spec", (), [()], src.guard, stash.body,
+                            frozenset({"spec_copy"}), "", memo=True)
+    wrong = 0
+    for s in want:
+        if src.guard(s, ()):
+            wrong += memoized.apply(s, ()) != src.apply(s, ())
+    assert wrong > 0

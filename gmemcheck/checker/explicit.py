@@ -623,6 +623,8 @@ def explore(
 
         make = next_result
     fast = make is None
+    enabled = getattr(model, "enabled_labels", None)
+    table_at = table.__getitem__
     edst_append, elab_append = edst.append, elab.append
     batch: list[Any] = []
     bsucc: list[State] = []
@@ -671,9 +673,12 @@ def explore(
                 break
             enabled_progress = False
             if fast:
-                # One process: successors are interned as they are computed.
-                for lid, guard, apply, args, env in table:
-                    if guard(s, args):
+                # One process: successors are interned as they are computed. A model
+                # may say which labels are enabled at once (a memo over its guards).
+                on = enabled(s) if enabled is not None else None
+                for lid, guard, apply, args, env in (table if on is None
+                                                     else map(table_at, on)):
+                    if on is not None or guard(s, args):
                         if not env:
                             enabled_progress = True
                         t = apply(s, args)

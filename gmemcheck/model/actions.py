@@ -36,7 +36,7 @@ from .state import (
     RMP_2M,
     RMP_SHARED,
 )
-from .work import Work
+from .work import Work, memoized
 
 Body = Callable[..., None]
 
@@ -69,8 +69,13 @@ add_step("kvm_gmem_convert", hugetlb.convert,
 
 def make(k: Any, name: str, params: tuple[str, ...], domain: list[tuple[Any, ...]],
          guard: Callable[[Any, tuple[Any, ...]], bool], body: Body, modifies: frozenset[str],
-         doc: str, environment: bool = False, symbolic: Any = None) -> Action:
-    """``symbolic``: the action's Z3 form ``(sym_guard, sym_body)``, ``sym_guard(k, s,
+         doc: str, environment: bool = False, symbolic: Any = None,
+         memo: bool = True) -> Action:
+    """An action running ``body(k, w, *args)`` on a :class:`Work`. With ``memo`` (the
+    built-in actions) ``apply`` is memoized on the fields the body reads
+    (:func:`.work.memoized`), as long as the model's memo is on (``k.memo``);
+    ``gmemcheck.api.make`` builds a plug-in's actions with ``memo=False``.
+    ``symbolic``: the action's Z3 form ``(sym_guard, sym_body)``, ``sym_guard(k, s,
     *args)`` a Z3 Bool over a symbolic state and ``sym_body(k, w, *args)`` the body on
     a symbolic work (gmemcheck/symbolic/work.py:SW)."""
     if symbolic is not None and (not isinstance(symbolic, tuple) or len(symbolic) != 2
@@ -81,6 +86,9 @@ def make(k: Any, name: str, params: tuple[str, ...], domain: list[tuple[Any, ...
         w = Work(s)
         body(k, w, *a)
         return w.done()
+
+    if memo and getattr(k, "memo", None) is not None and k.memo.on:
+        apply = memoized(body, k, k.memo)
 
     def explain(s: Any, a: tuple[Any, ...]) -> Outcome:
         w = Work(s, log=True)

@@ -88,6 +88,12 @@ def with_choice(a: Action, c: Choice) -> Action:
                   environment=a.environment)
 
 
+# The guard memo (GmemModel.enabled_labels) gives up once, after GUARD_TRIAL lookups,
+# more than GUARD_MISS_PCT percent of them missed.
+GUARD_TRIAL = 20_000
+GUARD_MISS_PCT = 30
+
+
 class GmemModel:
     """The explicit model: initial state, actions for the design, and rendering."""
 
@@ -160,6 +166,15 @@ class GmemModel:
         # plug-in fields always have a Z3 form (symbolic/extra.py: from the domain)
         # what a plug-in added that the Z3 encoding has no form for (empty: none)
         self.symbolic_gaps: list[str] = list(touched.values())
+        # The guards are memoized together (enabled_labels) only in a design with no
+        # plug-in action, wrapper, choice or field: the memo sees the reads of built-in
+        # guards only (work.memoized).
+        self._guard_memo = k.memo.on and not touched and all(
+            v.origin == "built-in" for v, _ in overrides.values()) and all(
+            o == "built-in" for o in self.action_origin.values())
+        self._guards = [(a.guard, args) for a in self.actions for args in a.domain]
+        self._enabled_sets: list[tuple[Any, tuple[str, ...], dict[Any, tuple[int, ...]]]] = []
+        self._guard_calls = self._guard_misses = 0
         order = [DECLARED[n] for n in BUILTIN_SHOW_ORDER] + list(self.extra_fields)
         self._show = [f for f in order if f.render is not None or not f.shown_with]
 
@@ -170,6 +185,54 @@ class GmemModel:
             return [base]
         extra = [f.initial_value(self.k.P, self.k.R) for f in self.extra_fields]
         return [self.state_type(*base, *extra)]
+
+    def enabled_labels(self, s: Any) -> tuple[int, ...] | None:
+        """The ids of the labels enabled in ``s`` (in the order of
+        ``checker.explicit.label_table``), memoized on the fields the guards read, as
+        the steps are (work.memoized); None where guards are not memoized (the search
+        then calls each guard). The guards together read a handful of fields in most
+        states, so one lookup stands for some thirty guard calls."""
+        if not (self._guard_memo and self.k.memo.on):
+            return None
+        self._guard_calls += 1
+        sets = self._enabled_sets
+        for j, (get, _, table) in enumerate(sets):
+            r = table.get(get(s))
+            if r is not None:
+                if j:  # the read sets that hit most drift to the front
+                    sets[j - 1], sets[j] = sets[j], sets[j - 1]
+                return r
+        # A miss costs every guard through the recording proxy: where the guards' reads
+        # rarely repeat (four pages per huge folio: two lookups in five miss) the
+        # memo costs more than it saves, and gives up (the answers are the same).
+        self._guard_misses += 1
+        if self._guard_calls >= GUARD_TRIAL and \
+                self._guard_misses * 100 > GUARD_MISS_PCT * self._guard_calls:
+            self._guard_memo = False
+        fields = _work.fields_of(type(s))
+        if fields is None:
+            self._guard_memo = False
+            return None
+        proxy = _work._Reads(s, fields)
+        try:
+            r = tuple(lid for lid, (guard, args) in enumerate(self._guards)
+                      if guard(proxy, args))
+        except _work.MemoUnsafe:
+            self._guard_memo = False
+            return None
+        memo = self.k.memo
+        if memo.entries < memo.cap:
+            read = tuple(proxy._read)
+            for get, rf, table in self._enabled_sets:
+                if rf == read:
+                    break
+            else:
+                get = _work._getter(read)
+                table = {}
+                self._enabled_sets.append((get, read, table))
+            table[get(s)] = r
+            memo.entries += 1
+        return r
 
     def terminal(self, s: Any) -> bool:
         return bool(s.fault)

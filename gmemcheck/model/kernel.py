@@ -13,6 +13,11 @@ from typing import Any
 
 from .registry import AXES, BASE_STEPS, ConflictError, StepFn, origin_name, step
 from .state import HOST_GUP, HOST_PINNED, OP_POPULATE, OP_PUNCH
+from .work import Memo
+
+# Memoize the built-in steps and guards on the fields they read (work.memoized); False
+# turns it off for every model built afterwards (the search is then the plain one).
+MEMO = True
 
 
 def _describe_value(v: Any) -> str:
@@ -57,6 +62,9 @@ class Kernel:
                 owner[s] = v
                 self.step_origin[s] = f"{name}={v.value}"
         self.steps = steps
+        # Memoized only where every selected step is built-in: a plug-in's step may read
+        # what the memo cannot see (work.memoized). Shared by the model's actions.
+        self.memo = Memo(MEMO and all(v.origin == "built-in" for v in owner.values()))
         # symbolic twins of the selected plug-in steps (registry.TWINNABLE)
         self.sym_twins: dict[str, Any] = {
             s: owner[s].symbolic[s] for s in owner if s in owner[s].symbolic}

@@ -10,11 +10,17 @@ recorded by :meth:`Work.event`. One implementation serves the search and the tra
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from typing import Any
 
 # the outcomes of the declared choices (registry.Choice) of the action being applied,
 # set by the action's wrapper around apply (build.with_choice)
 CHOSEN: dict[str, Any] = {}
+
+
+# NamedTuple state class -> {field: position}, for Work.done
+_POSITIONS: dict[type, dict[str, int]] = {}
 
 
 class StepError(Exception):
@@ -106,7 +112,169 @@ class Work:
         return bool(self.get("fault"))
 
     def done(self) -> Any:
-        if not self.m:
-            return self.s
-        upd = {f: tuple(v) if type(v) is list else v for f, v in self.m.items()}
-        return self.s._replace(**upd)
+        m = self.m
+        s = self.s
+        if not m:
+            return s
+        cls = type(s)
+        pos = _POSITIONS.get(cls)
+        if pos is None:
+            if not hasattr(cls, "_fields"):  # a state that is not a NamedTuple
+                return s._replace(**{f: tuple(v) if type(v) is list else v
+                                     for f, v in m.items()})
+            pos = _POSITIONS[cls] = {f: i for i, f in enumerate(cls._fields)}
+        # the written fields put in place in one list, then one tuple (cheaper than
+        # NamedTuple._replace, which pops a keyword dict per field)
+        vals = list(s)
+        try:
+            for f, v in m.items():
+                vals[pos[f]] = tuple(v) if type(v) is list else v
+        except KeyError:
+            raise ValueError(f"a step wrote {f!r}, which is not a field of the state") from None
+        return tuple.__new__(cls, vals)
+
+
+# ------------------------------------------------------------------ memoized steps
+# A step's successor depends only on the fields its body reads (and on its arguments, the
+# kernel context and the declared choices): the body is deterministic (the plug-in loader
+# checks it). So a body is run once per distinct (arguments, values of the fields it
+# read) and its writes are replayed on every other state agreeing on those fields. The
+# fields read are recorded while the body runs, through a proxy standing for the state
+# (Work.get and Work.arr read through it, and so does a body or helper reading w.s).
+# Sound by induction over the reads: a state agreeing with the recorded one on every
+# field read makes the body take the same branches and read the same fields in the same
+# order, so it writes the same values. Anything the proxy cannot stand for (iterating
+# the state, comparing it, a NamedTuple method) raises MemoUnsafe, and the action then
+# runs unmemoized for good. Bodies built by a plug-in (gmemcheck.api.make) are never
+# memoized: the memo cannot see what foreign code reads outside the state.
+
+MEMO_CAP = 250_000  # memo entries per model (steps and guards together); then no more
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
+class MemoUnsafe(Exception):
+    """A memoized body used the state in a way the read-recording proxy cannot follow."""
+
+
+class _Reads:
+    """Stands for a NamedTuple state while a memoized body or guard runs: every field
+    read is recorded (in order of first read)."""
+
+    __slots__ = ("_s", "_fields", "_read")
+
+    def __init__(self, s: Any, fields: frozenset[str]) -> None:
+        self._s, self._fields = s, fields
+        self._read: dict[str, None] = {}
+
+    def __getattr__(self, f: str) -> Any:
+        if f not in self._fields:
+            raise MemoUnsafe(f"the state's attribute {f!r} read through the memo proxy")
+        self._read[f] = None
+        return getattr(self._s, f)
+
+    def _refuse(self, *a: Any) -> Any:
+        raise MemoUnsafe("the state used as a whole through the memo proxy")
+
+    __iter__ = __len__ = __getitem__ = __eq__ = __ne__ = __hash__ = __bool__ = _refuse
+    __lt__ = __le__ = __gt__ = __ge__ = __contains__ = __reduce__ = _refuse
+
+
+def fields_of(cls: type) -> frozenset[str] | None:
+    """The fields of a NamedTuple state class (None: not a NamedTuple, no memo)."""
+    f = _FIELDS.get(cls)
+    if f is None:
+        names = getattr(cls, "_fields", None)
+        if names is None or not issubclass(cls, tuple):
+            return None
+        f = _FIELDS[cls] = frozenset(names)
+        _POSITIONS.setdefault(cls, {n: i for i, n in enumerate(names)})
+    return f
+
+
+class Memo:
+    """The memo of one model: an on/off switch and the shared entry count (the cap)."""
+
+    __slots__ = ("on", "entries", "cap")
+
+    def __init__(self, on: bool, cap: int = MEMO_CAP) -> None:
+        self.on, self.entries, self.cap = on, 0, cap
+
+
+def _getter(fields: tuple[str, ...]) -> Callable[[Any], Any]:
+    if not fields:
+        return lambda s: ()
+    return operator.attrgetter(*fields)
+
+
+def memoized(body: Callable[..., None], k: Any, memo: Memo
+             ) -> Callable[[Any, tuple[Any, ...]], Any]:
+    """``apply(s, args)`` for ``body(k, w, *args)``, memoized on the fields it reads.
+
+    Per argument tuple (with the declared choices in force, ``CHOSEN``), a list of read
+    sets, each with a table from the values of those fields to the writes (field
+    position, new value); a state is looked up under each read set its arguments have
+    seen. The writes are applied to the state as Work.done would."""
+    tables: dict[Any, list[tuple[Callable[[Any], Any], tuple[str, ...], dict[Any, Any]]]] = {}
+    on = [True]
+
+    def plain(s: Any, a: tuple[Any, ...]) -> Any:
+        w = Work(s)
+        body(k, w, *a)
+        return w.done()
+
+    def apply(s: Any, a: tuple[Any, ...]) -> Any:
+        if not (on[0] and memo.on):
+            return plain(s, a)
+        cls = type(s)
+        ak = (a, tuple(CHOSEN.items())) if CHOSEN else a
+        sets = tables.get(ak)
+        if sets is not None:
+            for j, (get, _, table) in enumerate(sets):
+                p = table.get(get(s))
+                if p is not None:
+                    if j:  # the read sets that hit most drift to the front
+                        sets[j - 1], sets[j] = sets[j], sets[j - 1]
+                    if not p:
+                        return s
+                    vals = list(s)
+                    for i, v in p:
+                        vals[i] = v
+                    return tuple.__new__(cls, vals)
+        fields = fields_of(cls)
+        if fields is None:
+            on[0] = False
+            return plain(s, a)
+        proxy = _Reads(s, fields)
+        w = Work(proxy)
+        try:
+            body(k, w, *a)
+        except MemoUnsafe:
+            on[0] = False
+            return plain(s, a)
+        read = tuple(proxy._read)
+        pos = _POSITIONS[cls]
+        try:
+            p = tuple((pos[f], tuple(v) if type(v) is list else v) for f, v in w.m.items())
+        except KeyError:
+            w.s = s
+            return w.done()  # raises the clear error for an unknown field
+        if memo.entries < memo.cap:
+            if sets is None:
+                sets = tables[ak] = []
+            for get, rf, table in sets:
+                if rf == read:
+                    break
+            else:
+                get = _getter(read)
+                table = {}
+                sets.append((get, read, table))
+            table[get(s)] = p
+            memo.entries += 1
+        if not p:
+            return s
+        vals = list(s)
+        for i, v in p:
+            vals[i] = v
+        return tuple.__new__(cls, vals)
+
+    return apply

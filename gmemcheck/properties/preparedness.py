@@ -24,7 +24,10 @@ def preparedness_preserved_on_split(m: Any) -> Property:
     prepared = prepared_fn(m)
 
     def step(pre: Any, label: tuple[str, tuple[Any, ...]], post: Any) -> bool:
-        for i, (a, b) in enumerate(zip(pre.order, post.order, strict=True)):
+        po, qo = pre.order, post.order
+        if po is qo or po == qo:
+            return True  # no folio changed order: no split (most steps)
+        for i, (a, b) in enumerate(zip(po, qo, strict=True)):
             if 0 <= b < a and prepared(pre, i) != prepared(post, i):
                 return False
         return True
