@@ -495,8 +495,24 @@ def test_second_vcpu_under_simulate_and_bmc():
     assert {r["property"]: (r["outcome"], r["bound"]) for r in bmc["results"]} == {
         "mapping-implies-page-cache": ("violated", "shortest: 5 steps"),
         "reach-vcpu1-ref-keeps-folio": ("holds", "witness: 5 steps")}
-    # (its proofs, by strongest at 512 and 262,144 pages, are measured in the README:
-    # about a minute of CPU even at 2 pages, too long for this file)
+
+
+def test_second_vcpu_under_strongest():
+    """strongest on the second-vCPU series: bfs, then a proof at 2 pages of exactly the
+    5 safety properties bfs finds to hold (the README gives the same proofs at 512 and
+    262,144 pages); the violations stay bfs's shortest traces."""
+    preset = "second-vcpu"
+    d = _check(preset, "--engine", "strongest", "--prove-at", "2", "--no-write")
+    states, verdicts = _pinned(preset)
+    assert d["presets"][0]["states"] == states
+    got = {r["property"]: r["outcome"] for r in d["results"] if r["outcome"] != "n/a"}
+    assert got == verdicts
+    proved = {r["property"] for r in d["results"] if r["bound"] == PROVED2}
+    assert proved == {"freed-pages-are-shared", "populate-refuses-prepared",
+                      "no-rmpupdate-overlap", "rmp-2m-well-formed",
+                      "preparedness-preserved-on-split", "no-deadlock"}
+    by = {r["property"]: r["bound"] for r in d["results"]}
+    assert by["mapping-implies-page-cache"] == "shortest: 5 steps"
 
 
 def test_leak_on_failure_under_simulate_and_bmc():
