@@ -136,6 +136,28 @@ def test_memo_falls_back_when_a_body_uses_the_whole_state():
     assert a.apply(t, ()) == t._replace(spec=0)
 
 
+def test_memo_falls_back_when_a_body_swallows_the_proxy_refusal():
+    """A body that uses the whole state inside a broad ``except`` (so the proxy's
+    MemoUnsafe never reaches the memo) still runs unmemoized: its fallback answer on the
+    proxy is not recorded and replayed on other states."""
+    from gmemcheck.model.actions import make
+
+    m = model("mainline-6.13")
+    s = next(iter(m.init_states()))
+
+    def body(k, w):
+        try:
+            launched = w.s._asdict()["launched"]
+        except Exception:
+            launched = None
+        w.put("spec", {None: -1, False: 0, True: 1}[launched])
+
+    a = make(m.k, "t", (), [()], lambda s, a: True, body, frozenset({"spec"}), "")
+    assert a.apply(s, ()) == s._replace(spec=0)
+    t = s._replace(launched=True)
+    assert a.apply(t, ()) == t._replace(spec=1)
+
+
 def test_guard_memo_answers_as_the_guards_and_gives_up_when_it_misses(monkeypatch):
     """enabled_labels gives the labels whose guards hold, state by state; a guard memo
     that misses more than GUARD_MISS_PCT percent of its lookups turns itself off (the

@@ -652,3 +652,45 @@ def test_plugin_actions_are_not_memoized(isolated, tmp_path, monkeypatch):
         if src.guard(s, ()):
             wrong += memoized.apply(s, ()) != src.apply(s, ())
     assert wrong > 0
+
+
+SWALLOW_GUARD = '''
+"""Test plug-in: a guard conjunct on kvm_gmem_get_pfn, a pure function of the state,
+that reads it whole inside a broad except (virt/kvm/guest_memfd.c:kvm_gmem_get_pfn with
+an extra precondition; DOMAIN.md section 2.1)."""
+from gmemcheck.api import add_action, extend_action
+
+
+def guard(s, a):
+    try:
+        return s._asdict()["spec"] < 0
+    except Exception:
+        return True
+
+
+def wrap(k, prev):
+    if prev is None:
+        return None
+    return extend_action(k, prev, guard=guard, sym_guard=lambda k, s, *a: s.spec < 0)
+
+
+add_action("kvm_gmem_get_pfn", wrap, wraps=True)
+'''
+
+
+def test_guards_extended_by_a_plugin_are_not_memoized(isolated, tmp_path, monkeypatch):
+    """A plug-in's guard conjunct (here one with a Z3 form) may read what the guard memo
+    cannot record: the design's guards are called one by one, and the search reaches
+    exactly the states of the search with every memo off."""
+    from gmemcheck.model import kernel
+
+    f = tmp_path / "swallow.py"
+    f.write_text(SWALLOW_GUARD)
+    plugins.load(f)
+    cfg = load_preset("mainline-6.13")
+    m = build(cfg, plugins.used_by(cfg.axes))
+    assert m.k.memo.on and not m._guard_memo and m.symbolic_gaps == []
+    got = _reachable(m)
+    monkeypatch.setattr(kernel, "MEMO", False)
+    want = _reachable(build(cfg, plugins.used_by(cfg.axes)))
+    assert got == want and len(want) == 6000

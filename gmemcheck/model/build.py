@@ -110,6 +110,9 @@ class GmemModel:
         self.state_type = state_type(tuple(f.name for f in self.fields))
         acts: list[tuple[str, Action]] = []
         touched: dict[str, str] = {}
+        # anything a plug-in changed in the actions (wrapper, choice, field), with or
+        # without a Z3 form: the guard memo cannot see what foreign guards read
+        foreign = bool(self.extra_fields)
         overrides: dict[str, tuple[Any, Any]] = {}
         for ax_name, ax in AXES.items():
             if ax.kind != "choice":
@@ -140,6 +143,7 @@ class GmemModel:
                 before = a.name if a is not None else name
                 prev = a
                 a = _built(name, origin, wrapper, k, a, wrap=True)
+                foreign = foreign or a is not prev
                 if a is not prev and not _sym_extended(prev, a):
                     touched[name] = f"action {name} is extended by plug-in " \
                         f"{origin_name(origin)} without a symbolic form"
@@ -151,6 +155,7 @@ class GmemModel:
         for c in CHOICES.values():
             if c.when is not None and not c.when(k):
                 continue
+            foreign = foreign or c.origin != "built-in"
             if c.origin != "built-in" and not _sym_values(c.values):
                 touched[f"choice {c.name}"] = f"choice {c.name} comes from plug-in " \
                     f"{origin_name(c.origin)} and takes values other than bools or ints"
@@ -167,9 +172,10 @@ class GmemModel:
         # what a plug-in added that the Z3 encoding has no form for (empty: none)
         self.symbolic_gaps: list[str] = list(touched.values())
         # The guards are memoized together (enabled_labels) only in a design with no
-        # plug-in action, wrapper, choice or field: the memo sees the reads of built-in
-        # guards only (work.memoized).
-        self._guard_memo = k.memo.on and not touched and all(
+        # plug-in action, wrapper, choice or field, whether or not it has a Z3 form: the
+        # memo sees the reads of built-in guards only (work.memoized), and a plug-in's
+        # guard conjunct may read what the proxy cannot record.
+        self._guard_memo = k.memo.on and not foreign and not touched and all(
             v.origin == "built-in" for v, _ in overrides.values()) and all(
             o == "built-in" for o in self.action_origin.values())
         self._guards = [(a.guard, args) for a in self.actions for args in a.domain]
@@ -218,6 +224,9 @@ class GmemModel:
             r = tuple(lid for lid, (guard, args) in enumerate(self._guards)
                       if guard(proxy, args))
         except _work.MemoUnsafe:
+            self._guard_memo = False
+            return None
+        if proxy._unsafe:  # a guard caught the proxy's MemoUnsafe and answered anyway
             self._guard_memo = False
             return None
         memo = self.k.memo

@@ -160,19 +160,24 @@ class _Reads:
     """Stands for a NamedTuple state while a memoized body or guard runs: every field
     read is recorded (in order of first read)."""
 
-    __slots__ = ("_s", "_fields", "_read")
+    __slots__ = ("_s", "_fields", "_read", "_unsafe")
 
     def __init__(self, s: Any, fields: frozenset[str]) -> None:
         self._s, self._fields = s, fields
         self._read: dict[str, None] = {}
+        # set before MemoUnsafe is raised, so that code catching it (a broad except in
+        # a guard or body) still turns the memo off: its answer came from the fallback
+        self._unsafe = False
 
     def __getattr__(self, f: str) -> Any:
         if f not in self._fields:
+            self._unsafe = True
             raise MemoUnsafe(f"the state's attribute {f!r} read through the memo proxy")
         self._read[f] = None
         return getattr(self._s, f)
 
     def _refuse(self, *a: Any) -> Any:
+        self._unsafe = True
         raise MemoUnsafe("the state used as a whole through the memo proxy")
 
     __iter__ = __len__ = __getitem__ = __eq__ = __ne__ = __hash__ = __bool__ = _refuse
@@ -249,6 +254,9 @@ def memoized(body: Callable[..., None], k: Any, memo: Memo
         try:
             body(k, w, *a)
         except MemoUnsafe:
+            on[0] = False
+            return plain(s, a)
+        if proxy._unsafe:  # the body caught the proxy's MemoUnsafe and went on
             on[0] = False
             return plain(s, a)
         read = tuple(proxy._read)
