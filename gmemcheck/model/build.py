@@ -110,8 +110,9 @@ class GmemModel:
         self.state_type = state_type(tuple(f.name for f in self.fields))
         acts: list[tuple[str, Action]] = []
         touched: dict[str, str] = {}
-        # anything a plug-in changed in the actions (wrapper, choice, field), with or
-        # without a Z3 form: the guard memo cannot see what foreign guards read
+        # anything a plug-in changed in the actions (field, wrapper, choice, replaced or
+        # new action), with or without a Z3 form: the guard memo cannot see what
+        # foreign guards read
         foreign = bool(self.extra_fields)
         overrides: dict[str, tuple[Any, Any]] = {}
         for ax_name, ax in AXES.items():
@@ -175,11 +176,11 @@ class GmemModel:
         # plug-in action, wrapper, choice or field, whether or not it has a Z3 form: the
         # memo sees the reads of built-in guards only (work.memoized), and a plug-in's
         # guard conjunct may read what the proxy cannot record.
-        self._guard_memo = k.memo.on and not foreign and not touched and all(
-            v.origin == "built-in" for v, _ in overrides.values()) and all(
-            o == "built-in" for o in self.action_origin.values())
+        foreign = foreign or any(v.origin != "built-in" for v, _ in overrides.values()) \
+            or any(o != "built-in" for o in self.action_origin.values())
+        self._guard_memo = k.memo.on and not foreign
         self._guards = [(a.guard, args) for a in self.actions for args in a.domain]
-        self._enabled_sets: list[tuple[Any, tuple[str, ...], dict[Any, tuple[int, ...]]]] = []
+        self._enabled = _work.ReadTables()
         self._guard_calls = self._guard_misses = 0
         order = [DECLARED[n] for n in BUILTIN_SHOW_ORDER] + list(self.extra_fields)
         self._show = [f for f in order if f.render is not None or not f.shown_with]
@@ -201,13 +202,9 @@ class GmemModel:
         if not (self._guard_memo and self.k.memo.on):
             return None
         self._guard_calls += 1
-        sets = self._enabled_sets
-        for j, (get, _, table) in enumerate(sets):
-            r = table.get(get(s))
-            if r is not None:
-                if j:  # the read sets that hit most drift to the front
-                    sets[j - 1], sets[j] = sets[j], sets[j - 1]
-                return r
+        r = self._enabled.get(s)
+        if r is not None:
+            return r
         # A miss costs every guard through the recording proxy: where the guards' reads
         # rarely repeat (four pages per huge folio: two lookups in five miss) the
         # memo costs more than it saves, and gives up (the answers are the same).
@@ -224,23 +221,11 @@ class GmemModel:
             r = tuple(lid for lid, (guard, args) in enumerate(self._guards)
                       if guard(proxy, args))
         except _work.MemoUnsafe:
+            pass  # the proxy flagged it (and a guard catching it is flagged too)
+        if proxy._unsafe:
             self._guard_memo = False
             return None
-        if proxy._unsafe:  # a guard caught the proxy's MemoUnsafe and answered anyway
-            self._guard_memo = False
-            return None
-        memo = self.k.memo
-        if memo.entries < memo.cap:
-            read = tuple(proxy._read)
-            for get, rf, table in self._enabled_sets:
-                if rf == read:
-                    break
-            else:
-                get = _work._getter(read)
-                table = {}
-                self._enabled_sets.append((get, read, table))
-            table[get(s)] = r
-            memo.entries += 1
+        self._enabled.put(s, tuple(proxy._read), r, self.k.memo)
         return r
 
     def terminal(self, s: Any) -> bool:

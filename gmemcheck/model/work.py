@@ -211,15 +211,52 @@ def _getter(fields: tuple[str, ...]) -> Callable[[Any], Any]:
     return operator.attrgetter(*fields)
 
 
+class ReadTables:
+    """Answers keyed on the values of the fields a computation read (the memo of one
+    step's argument tuple, or of a design's guards): one table per distinct read set,
+    each from those fields' values to the answer. A state is looked up under each read
+    set seen so far; the read sets that hit most drift to the front."""
+
+    __slots__ = ("sets",)
+
+    def __init__(self) -> None:
+        self.sets: list[tuple[Callable[[Any], Any], tuple[str, ...], dict[Any, Any]]] = []
+
+    def get(self, s: Any) -> Any:
+        """The answer recorded for ``s``, or None."""
+        sets = self.sets
+        for j, (get, _, table) in enumerate(sets):
+            r = table.get(get(s))
+            if r is not None:
+                if j:
+                    sets[j - 1], sets[j] = sets[j], sets[j - 1]
+                return r
+        return None
+
+    def put(self, s: Any, read: tuple[str, ...], answer: Any, memo: Memo) -> None:
+        """Record ``answer`` for every state agreeing with ``s`` on the fields ``read``,
+        unless the model's memo is full (its cap)."""
+        if memo.entries >= memo.cap:
+            return
+        for get, rf, table in self.sets:
+            if rf == read:
+                break
+        else:
+            get = _getter(read)
+            table = {}
+            self.sets.append((get, read, table))
+        table[get(s)] = answer
+        memo.entries += 1
+
+
 def memoized(body: Callable[..., None], k: Any, memo: Memo
              ) -> Callable[[Any, tuple[Any, ...]], Any]:
     """``apply(s, args)`` for ``body(k, w, *args)``, memoized on the fields it reads.
 
-    Per argument tuple (with the declared choices in force, ``CHOSEN``), a list of read
-    sets, each with a table from the values of those fields to the writes (field
-    position, new value); a state is looked up under each read set its arguments have
-    seen. The writes are applied to the state as Work.done would."""
-    tables: dict[Any, list[tuple[Callable[[Any], Any], tuple[str, ...], dict[Any, Any]]]] = {}
+    Per argument tuple (with the declared choices in force, ``CHOSEN``), the
+    :class:`ReadTables` from the values of the fields read to the writes (field
+    position, new value). The writes are applied to the state as Work.done would."""
+    tables: dict[Any, ReadTables] = {}
     on = [True]
 
     def plain(s: Any, a: tuple[Any, ...]) -> Any:
@@ -232,52 +269,32 @@ def memoized(body: Callable[..., None], k: Any, memo: Memo
             return plain(s, a)
         cls = type(s)
         ak = (a, tuple(CHOSEN.items())) if CHOSEN else a
-        sets = tables.get(ak)
-        if sets is not None:
-            for j, (get, _, table) in enumerate(sets):
-                p = table.get(get(s))
-                if p is not None:
-                    if j:  # the read sets that hit most drift to the front
-                        sets[j - 1], sets[j] = sets[j], sets[j - 1]
-                    if not p:
-                        return s
-                    vals = list(s)
-                    for i, v in p:
-                        vals[i] = v
-                    return tuple.__new__(cls, vals)
-        fields = fields_of(cls)
-        if fields is None:
-            on[0] = False
-            return plain(s, a)
-        proxy = _Reads(s, fields)
-        w = Work(proxy)
-        try:
-            body(k, w, *a)
-        except MemoUnsafe:
-            on[0] = False
-            return plain(s, a)
-        if proxy._unsafe:  # the body caught the proxy's MemoUnsafe and went on
-            on[0] = False
-            return plain(s, a)
-        read = tuple(proxy._read)
-        pos = _POSITIONS[cls]
-        try:
-            p = tuple((pos[f], tuple(v) if type(v) is list else v) for f, v in w.m.items())
-        except KeyError:
-            w.s = s
-            return w.done()  # raises the clear error for an unknown field
-        if memo.entries < memo.cap:
-            if sets is None:
-                sets = tables[ak] = []
-            for get, rf, table in sets:
-                if rf == read:
-                    break
-            else:
-                get = _getter(read)
-                table = {}
-                sets.append((get, read, table))
-            table[get(s)] = p
-            memo.entries += 1
+        rt = tables.get(ak)
+        p = rt.get(s) if rt is not None else None
+        if p is None:
+            fields = fields_of(cls)
+            if fields is None:
+                on[0] = False
+                return plain(s, a)
+            proxy = _Reads(s, fields)
+            w = Work(proxy)
+            try:
+                body(k, w, *a)
+            except MemoUnsafe:
+                pass  # the proxy flagged it (and a body catching it is flagged too)
+            if proxy._unsafe:
+                on[0] = False
+                return plain(s, a)
+            pos = _POSITIONS[cls]
+            try:
+                p = tuple((pos[f], tuple(v) if type(v) is list else v)
+                          for f, v in w.m.items())
+            except KeyError:
+                w.s = s
+                return w.done()  # raises the clear error for an unknown field
+            if rt is None:
+                rt = tables[ak] = ReadTables()
+            rt.put(s, tuple(proxy._read), p, memo)
         if not p:
             return s
         vals = list(s)
