@@ -397,71 +397,69 @@ def build(k: Any, model: Any) -> list[SymAction]:
         lambda s: z3.And(s.vm_op == VM_PUNCH, s.vm_pc == last_pc), b_end)
 
     # ---- VMM: other ioctls
-    def b_allocate(w: SW, off: Any, ln: Any) -> None:
+    def allocate(w: SW, off: Any, ln: Any, walk: Callable[..., None]) -> None:
         # gmem.py:allocate: get_folio for each index from off, stepping by folio. off is
         # one of the region starts (domain): one case per region, with concrete indices.
+        # walk(w, reg, ok, end, clear) follows the walk past the region's first folio
+        # (get_folio at the head gave ok and end) and widens clear[i], whether index
+        # reg[i] lies in a folio walked. punched is read by nothing here: one update at
+        # the end, clearing it over the folios walked within [off, off + ln).
+        for r in range(k.R):
+            reg = st.rpos(k, r)
+            r0 = reg[0]
+            with w.when(off == st.at(k, r0)):
+                ok, head, end = get_folio(k, w, r0, z3.BoolVal(True), reg)
+                clear = [z3.And(ok, st.between(head, st.at(k, p), end)) for p in reg]
+                walk(w, reg, ok, end, clear)
+
+                def unpunch(p: Any, o: Any, cl: list[Any] = clear, r0: int = r0) -> Any:
+                    return z3.If(z3.And(cl[p - r0], st.between(off, st.at(k, p), off + ln)),
+                                 False, o)
+
+                w.upd("punched", unpunch, span=reg)
+
+    def walk_order0(w: SW, reg: list[int], ok: Any, end: Any, clear: list[Any]) -> None:
         # After the first index, the walk goes on only past an order-0 folio at the
         # region's head (get_folio_next); such a walk's folios are order 0 (a huge order
         # would be on every page of the region, head included), so index idx clears
-        # punched at idx alone. punched is read by nothing here: one update at the end.
-        for r in range(k.R):
-            reg = st.rpos(k, r)
-            r0 = reg[0]
-            h = st.at(k, r0)
-            with w.when(off == h):
-                ok, head, end = get_folio(k, w, r0, z3.BoolVal(True), reg)
-                clear = [z3.And(ok, st.between(head, st.at(k, p), end)) for p in reg]
-                visit = z3.And(ok, end == h + 1)
-                st.site(k)      # a walk: the page it stops at
-                for i in range(1, len(reg)):
-                    idx = r0 + i
-                    with w.when(visit):
-                        ok, end = get_folio_next(k, w, idx)
-                    clear[i] = z3.Or(clear[i], z3.And(visit, ok))
-                    visit = z3.And(visit, ok, end == st.at(k, idx) + 1)
-                cl = clear
+        # punched at idx alone.
+        r0 = reg[0]
+        visit = z3.And(ok, end == st.at(k, r0) + 1)
+        st.site(k)      # a walk: the page it stops at
+        for i in range(1, len(reg)):
+            idx = r0 + i
+            with w.when(visit):
+                ok, end = get_folio_next(k, w, idx)
+            clear[i] = z3.Or(clear[i], z3.And(visit, ok))
+            visit = z3.And(visit, ok, end == st.at(k, idx) + 1)
 
-                def unpunch(p: Any, o: Any, cl: list[Any] = cl, r0: int = r0) -> Any:
-                    return z3.If(z3.And(cl[p - r0], st.between(off, st.at(k, p), off + ln)),
-                                 False, o)
+    def walk_mid(w: SW, reg: list[int], ok: Any, end: Any, clear: list[Any]) -> None:
+        # Folios may have any order from 0 to huge: the walk from the region's head goes
+        # on past any folio that ends inside the region, at the next index (a folio's
+        # first page, as folios are aligned and disjoint). Index idx is reached iff some
+        # earlier reached index's get_folio succeeded and ended at idx; after the first
+        # get_folio the region has a page, so no huge folio can be allocated
+        # (get_folio_next).
+        r0 = reg[0]
+        ends = [(ok, end)]
+        for i in range(1, len(reg)):
+            idx = r0 + i
+            reach = z3.Or([z3.And(c, e == st.at(k, idx)) for c, e in ends])
+            with w.when(reach):
+                ok_i, end_i = get_folio_next(k, w, idx)
+            ok_i = z3.And(reach, ok_i)
+            ends.append((ok_i, end_i))
+            for j in range(i, len(reg)):
+                clear[j] = z3.Or(clear[j], z3.And(ok_i, st.at(k, r0 + j) < end_i))
 
-                w.upd("punched", unpunch, span=reg)
+    walk_alloc = walk_mid if st.mid(k) else walk_order0
 
-    def b_allocate_mid(w: SW, off: Any, ln: Any) -> None:
-        # gmem.py:allocate where folios may have any order from 0 to huge: the walk from
-        # the region's head goes on past any folio that ends inside the region, at the
-        # next index (a folio's first page, as folios are aligned and disjoint). Index
-        # idx is reached iff some earlier reached index's get_folio succeeded and ended
-        # at idx; after the first get_folio the region has a page, so no huge folio can
-        # be allocated (get_folio_next). punched is cleared over each folio walked.
-        for r in range(k.R):
-            reg = st.rpos(k, r)
-            r0 = reg[0]
-            h = st.at(k, r0)
-            with w.when(off == h):
-                ok, head, end = get_folio(k, w, r0, z3.BoolVal(True), reg)
-                clear = [z3.And(ok, st.between(head, st.at(k, p), end)) for p in reg]
-                ends = [(ok, end)]
-                for i in range(1, len(reg)):
-                    idx = r0 + i
-                    reach = z3.Or([z3.And(c, e == st.at(k, idx)) for c, e in ends])
-                    with w.when(reach):
-                        ok_i, end_i = get_folio_next(k, w, idx)
-                    ok_i = z3.And(reach, ok_i)
-                    ends.append((ok_i, end_i))
-                    for j in range(i, len(reg)):
-                        clear[j] = z3.Or(clear[j], z3.And(ok_i, st.at(k, r0 + j) < end_i))
-                cl = clear
-
-                def unpunch(p: Any, o: Any, cl: list[Any] = cl, r0: int = r0) -> Any:
-                    return z3.If(z3.And(cl[p - r0], st.between(off, st.at(k, p), off + ln)),
-                                 False, o)
-
-                w.upd("punched", unpunch, span=reg)
+    def b_allocate(w: SW, off: Any, ln: Any) -> None:
+        allocate(w, off, ln, walk_alloc)
 
     add("kvm_gmem_allocate", ("offset", "len"), ("int", "int"),
         lambda k, a: z3.And(a[1] == k.N, z3.Or([a[0] == r * k.N for r in range(k.R)])),
-        lambda s, off, ln: s.vm_op == VM_IDLE, b_allocate_mid if st.mid(k) else b_allocate)
+        lambda s, off, ln: s.vm_op == VM_IDLE, b_allocate)
 
     if k.snp:
         def b_populate(w: SW, g: Any) -> None:
