@@ -469,16 +469,21 @@ def test_lock_order_fixed_under_bmc():
         "reach-worker-holds-both": ("holds", "witness: 2 steps")}
 
 
-def test_lock_order_abba_under_strongest():
-    """strongest: bfs, then a proof of every safety property bfs found to hold (at 2
-    pages per huge folio here; the README gives the proofs at 512 and 262,144)."""
-    preset = "lock-order-abba"
+def _strongest_at_2(preset: str) -> tuple[dict, set[str]]:
+    """strongest on an example at 2 pages per huge folio: its bfs gives the pinned state
+    count and verdicts; returns the JSON report and the properties proved at 2 pages."""
     d = _check(preset, "--engine", "strongest", "--prove-at", "2", "--no-write")
     states, verdicts = _pinned(preset)
     assert d["presets"][0]["states"] == states
     got = {r["property"]: r["outcome"] for r in d["results"] if r["outcome"] != "n/a"}
     assert got == verdicts
-    proved = {r["property"] for r in d["results"] if r["bound"] == PROVED2}
+    return d, {r["property"] for r in d["results"] if r["bound"] == PROVED2}
+
+
+def test_lock_order_abba_under_strongest():
+    """strongest: bfs, then a proof of every safety property bfs found to hold (at 2
+    pages per huge folio here; the README gives the proofs at 512 and 262,144)."""
+    d, proved = _strongest_at_2("lock-order-abba")
     safety = {r["property"] for r in d["results"] if r["kind"] == "safety"
               and r["outcome"] == "holds"}
     assert proved == safety and len(proved) == 13
@@ -501,13 +506,7 @@ def test_second_vcpu_under_strongest():
     """strongest on the second-vCPU series: bfs, then a proof at 2 pages of exactly the
     5 safety properties bfs finds to hold (the README gives the same proofs at 512 and
     262,144 pages); the violations stay bfs's shortest traces."""
-    preset = "second-vcpu"
-    d = _check(preset, "--engine", "strongest", "--prove-at", "2", "--no-write")
-    states, verdicts = _pinned(preset)
-    assert d["presets"][0]["states"] == states
-    got = {r["property"]: r["outcome"] for r in d["results"] if r["outcome"] != "n/a"}
-    assert got == verdicts
-    proved = {r["property"] for r in d["results"] if r["bound"] == PROVED2}
+    d, proved = _strongest_at_2("second-vcpu")
     assert proved == {"freed-pages-are-shared", "populate-refuses-prepared",
                       "no-rmpupdate-overlap", "rmp-2m-well-formed",
                       "preparedness-preserved-on-split", "no-deadlock"}
@@ -529,12 +528,8 @@ def test_leak_on_failure_under_simulate_and_bmc():
 def test_leak_on_failure_under_strongest():
     """strongest proves every safety property that holds through the twin (k-induction
     at 2 pages per huge folio here; at 512 in the README)."""
-    d = _check("leak-on-failure", "--engine", "strongest", "--prove-at", "2", "--no-write")
-    states, verdicts = _pinned("leak-on-failure")
-    assert d["presets"][0]["states"] == states
-    assert {r["property"]: r["outcome"] for r in d["results"]
-            if r["outcome"] != "n/a"} == verdicts
-    proved = {r["property"] for r in d["results"] if r["bound"] == PROVED2}
+    _, proved = _strongest_at_2("leak-on-failure")
+    _, verdicts = _pinned("leak-on-failure")
     assert proved == {p for p, v in verdicts.items() if v == "holds"
                       and p != "punched-memory-eventually-freed"} and len(proved) == 13
 
