@@ -265,10 +265,10 @@ def sym_put_extra_ref(k: Any, w: Any, pfn: Any) -> None:
 
 
 def sym_between(lo: Any, x: Any, hi: Any) -> Any:
-    """In a Z3 form: ``lo <= x < hi``."""
-    import z3
+    """In a Z3 form: ``lo <= x < hi`` (the built-in twins' symbolic/steps.py:between)."""
+    from .symbolic.steps import between
 
-    return z3.And(lo <= x, x < hi)
+    return between(lo, x, hi)
 
 
 def add_axis(name: str, doc: str, values: dict[str, tuple[Any, ...]], source: str = ""
