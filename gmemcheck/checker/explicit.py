@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import accel
 from .core import Action, Args, Kind, ModelError, Outcome, Property, State, Step, Trace
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -416,6 +417,9 @@ def explore(
         raise ValueError(f"workers must be at least 1, got {workers}")
     caps = caps or Caps()
     props = list(properties)
+    if accel.usable(model, hash_compaction, workers, pack):
+        return accel.explore(model, props, caps, keep_graph, progress, progress_every,
+                             stop_when_resolved)
     actions: Sequence[Action] = model.actions
     labels = label_table(model)
     table = []

@@ -179,6 +179,9 @@ class GmemModel:
         foreign = foreign or any(v.origin != "built-in" for v, _ in overrides.values()) \
             or any(o != "built-in" for o in self.action_origin.values())
         self._guard_memo = k.memo.on and not foreign
+        # the C search loop (checker/accel.py) memoizes guards, steps and predicates on
+        # the fields they read: only where no foreign code takes part, as above
+        self.accel_ok = k.memo.on and not foreign
         self._guards = [(a.guard, args) for a in self.actions for args in a.domain]
         self._enabled = _work.ReadTables()
         self._guard_calls = self._guard_misses = 0

@@ -302,4 +302,6 @@ def memoized(body: Callable[..., None], k: Any, memo: Memo
             vals[i] = v
         return tuple.__new__(cls, vals)
 
+    # what the C search loop (checker/accel.py) runs on a recording proxy itself
+    apply.body, apply.kernel = body, k  # type: ignore[attr-defined]
     return apply
