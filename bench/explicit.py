@@ -6,8 +6,10 @@ Prints per preset and per tree: distinct states, distinct states per second (wal
 CPU), the CPU seconds of the process and its worker processes, and the speed-up ratio
 of this tree over the other. The machine is shared and noisy, so runs of the two trees
 are interleaved, repeated, and the median taken; the CPU ratio is the steadier figure.
-With ``--memory`` it also prints bytes per stored state: the tracemalloc peak during
-the search divided by the distinct states (a separate run, tracemalloc slows it down).
+Each row prints bytes per stored state: the growth of the process's peak resident set
+during the search, over the distinct states (the C loop's memory is not Python objects,
+so tracemalloc would not see it); ``--memory`` is accepted and changes nothing. With
+``--loops`` this tree also runs with its Python loop (``GMEMCHECK_ACCEL=0``), as 'py'.
 With ``--pages4`` it runs the given presets (default mainline-6.13 and hugetlb) at
 ``pages_per_huge = 4`` under a time cap in each tree and prints the distinct states
 reached, states per second and bytes per state (peak RSS over states). With ``--cli``
@@ -36,9 +38,11 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
+# the environment of each compared tree: 'py' is this tree with the C loop switched off
+ENVS = {"py": {"GMEMCHECK_ACCEL": "0"}}
 
 CHILD = r"""
-import json, resource, sys, time, tracemalloc, gc
+import json, resource, sys, time, gc
 from gmemcheck import properties
 from gmemcheck.checker.explicit import Caps
 from gmemcheck.checker.run import check
@@ -49,24 +53,30 @@ m = build(apply_overrides(load_preset(preset), sets))
 props = properties.for_model(m)
 caps = Caps(max_seconds=opts.pop("seconds")) if "seconds" in opts else None
 gc.collect()
-if memory:
-    tracemalloc.start()
+rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    from gmemcheck.checker import accel
+    loop = accel.describe() if accel.usable(m, False, opts.get("workers", 1), True) else "Python"
+except ImportError:  # a tree from before the C loop
+    loop = "Python"
 t0, c0 = time.perf_counter(), time.process_time()
 run = check(m, props, caps=caps, **opts)
 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
 kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-peak = tracemalloc.get_traced_memory()[1] if memory else 0
+# the search's memory: the growth of the peak resident set (the C loop's memory is not
+# Python objects, so tracemalloc would not see it)
+peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) * 1024
 print(json.dumps({"states": run.states, "transitions": run.transitions, "wall": wall,
                   "cpu": cpu + kids.ru_utime + kids.ru_stime, "master_cpu": cpu,
                   "complete": run.complete, "peak": peak,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "verdicts": [v.outcome for v in run.verdicts]}))
+                  "verdicts": [v.outcome for v in run.verdicts], "loop": loop}))
 """
 
 
-def run_child(tree: Path, preset: str, sets: list[str], opts: dict, memory: bool = False
-              ) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(tree))
+def run_child(tree: Path, preset: str, sets: list[str], opts: dict, memory: bool = False,
+              extra_env: dict | None = None) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(tree), **(extra_env or {}))
     out = subprocess.run([sys.executable, "-c", CHILD, preset, json.dumps(sets),
                           json.dumps(opts), "1" if memory else "0"],
                          capture_output=True, text=True, env=env, cwd=tree)
@@ -91,7 +101,7 @@ def cli_matrix(trees: list[tuple[str, Path]], a: argparse.Namespace) -> None:
     states: dict[str, int] = {}
     for _ in range(a.repeat):
         for t, tree, extra in runs:
-            env = dict(os.environ, PYTHONPATH=str(tree))
+            env = dict(os.environ, PYTHONPATH=str(tree), **ENVS.get(t, {}))
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             out = subprocess.run([sys.executable, "-m", "gmemcheck.cli", "check", "--no-write",
@@ -132,6 +142,8 @@ def main() -> None:
     ap.add_argument("--hash-compaction", action="store_true")
     ap.add_argument("--pages4", action="store_true", help="pages_per_huge=4 under a time cap")
     ap.add_argument("--seconds", type=float, default=300.0, help="time cap of --pages4 runs")
+    ap.add_argument("--loops", action="store_true",
+                    help="also this tree with its Python loop (GMEMCHECK_ACCEL=0), as 'py'")
     ap.add_argument("--cli", action="store_true",
                     help="time the whole `gmemcheck check` process over the matrix")
     a = ap.parse_args()
@@ -145,6 +157,8 @@ def main() -> None:
     if a.hash_compaction:
         opts["hash_compaction"] = True
     trees = [("new", HERE)] + ([("base", a.base)] if a.base else [])
+    if a.loops:
+        trees.append(("py", HERE))
     if a.cli:
         cli_matrix(trees, a)
         return
@@ -153,12 +167,13 @@ def main() -> None:
         for p in presets:
             for t, tree in trees:
                 d = run_child(tree, p, ["pages_per_huge=4"],
-                              dict(opts if t == "new" else {}, seconds=a.seconds))
+                              dict(opts if t == "new" else {}, seconds=a.seconds),
+                              extra_env=ENVS.get(t))
                 what = "exhaustive" if d["complete"] else f"capped at {a.seconds:g}s"
                 print(f"{p} pages_per_huge=4 {t:<4} {opts or ''}: {d['states']:,} distinct "
                       f"states ({what}), {d['states'] / d['wall']:,.0f} states/s, peak RSS "
                       f"{d['rss_mb']:,.0f} MB = {d['rss_mb'] * 2**20 / d['states']:,.0f} "
-                      "bytes/state")
+                      f"bytes/state, {d['wall']:.0f} s; loop: {d['loop']}")
         return
     print(f"options: {opts or 'default (exact, one process)'}; median of {a.repeat}")
     print(f"{'preset':<26} {'tree':<5} {'states':>9} {'states/s':>9} {'cpu st/s':>9} "
@@ -168,29 +183,29 @@ def main() -> None:
         runs: dict[str, list[dict]] = {t: [] for t, _ in trees}
         for _ in range(a.repeat):
             for t, tree in trees:
-                runs[t].append(run_child(tree, p, [], opts if t == "new" else {}))
+                runs[t].append(run_child(tree, p, [], opts if t == "new" else {},
+                                         extra_env=ENVS.get(t)))
         med = {}
         for t, tree in trees:
             wall = statistics.median(r["wall"] for r in runs[t])
             cpu = statistics.median(r["cpu"] for r in runs[t])
             n = runs[t][0]["states"]
-            bps = ""
-            if a.memory:
-                m = run_child(tree, p, [], opts if t == "new" else {}, memory=True)
-                bps = f"{m['peak'] / n:,.0f}"
+            bps = f"{statistics.median(r['peak'] for r in runs[t]) / n:,.0f}"
             med[t] = (wall, cpu, runs[t][0]["verdicts"], n)
             tot[t][0] += wall
             tot[t][1] += cpu
             print(f"{p:<26} {t:<5} {n:>9,} {n / wall:>9,.0f} {n / cpu:>9,.0f} {wall:>7.2f} "
                   f"{cpu:>7.2f} {bps:>8}")
-        if a.base:
-            same = med["new"][2:] == med["base"][2:]
-            print(f"{'':<26} speed-up wall {med['base'][0] / med['new'][0]:.2f}x, "
-                  f"cpu {med['base'][1] / med['new'][1]:.2f}x; same states and verdicts: "
+        for other, _ in trees[1:]:
+            same = med["new"][2:] == med[other][2:]
+            print(f"{'':<26} speed-up over {other}: wall {med[other][0] / med['new'][0]:.2f}x, "
+                  f"cpu {med[other][1] / med['new'][1]:.2f}x; same states and verdicts: "
                   f"{same}")
-    if a.base and len(presets) > 1:
-        print(f"{'all':<26} speed-up wall {tot['base'][0] / tot['new'][0]:.2f}x, "
-              f"cpu {tot['base'][1] / tot['new'][1]:.2f}x")
+    if len(presets) > 1:
+        for other, _ in trees[1:]:
+            print(f"{'all':<26} speed-up over {other}: wall {tot[other][0] / tot['new'][0]:.2f}x, "
+                  f"cpu {tot[other][1] / tot['new'][1]:.2f}x")
+    print(f"loop of 'new': {runs['new'][0]['loop']}")
 
 
 if __name__ == "__main__":
