@@ -109,9 +109,11 @@ def _secs(out: str) -> str:
 
 
 def test_progress_lines_go_to_stderr_when_asked(capsys):
+    # a search longer than the 2 s between progress lines (rfc-thp at two pages takes
+    # well under a second with the C loop): four pages, capped at 3 s, so bounded (2)
     code, out, err = run(capsys, "check", "--config", "rfc-thp", "--no-write", "--progress",
-                         "-p", "no-deadlock")
-    assert code == 0
+                         "-p", "no-deadlock", "--set", "pages_per_huge=4", "--max-seconds", "3")
+    assert code == 2
     assert "states/s" in err and "states/s" not in out
 
 

@@ -86,6 +86,13 @@ static int vec_i32(Vec *v, int32_t x) {
     return 0;
 }
 
+static int vec_u16(Vec *v, uint16_t x) {
+    if (vec_need(v, 2) < 0) return -1;
+    memcpy(v->p + v->len, &x, 2);
+    v->len += 2;
+    return 0;
+}
+
 static int vec_u8(Vec *v, uint8_t x) {
     if (vec_need(v, 1) < 0) return -1;
     v->p[v->len++] = (char)x;
@@ -233,12 +240,15 @@ typedef struct {
     PyObject *miss, *tick;
     Memo *labels, *preds, *edges; /* L, P + 1 (the last: terminal), E * L */
     Vec writes;                   /* int32: count, then (field, code) pairs */
-    /* states */
-    Vec codes, hashes, parent, via, depth; /* uint32 F per state; uint32; int32 x3 */
+    /* states: F codes each, uint16 while every code fits (wide = 0), then uint32 */
+    int wide;
+    Vec codes, hashes, parent, via, depth; /* F codes per state; uint32; int32 x3 */
     uint32_t *slots;                       /* sid + 1, 0 free */
     size_t nslots;
     size_t n;
 } Search;
+
+static int widen(Search *S);
 
 static PyObject *codes_bytes(const uint32_t *s, int F) {
     return PyBytes_FromStringAndSize((const char *)s, (Py_ssize_t)F * 4);
@@ -309,6 +319,7 @@ static int ask(Search *S, Memo *m, int kind, int idx, const uint32_t *s, const u
                     Py_DECREF(r);
                     return -1;
                 }
+                if (i % 2 && v > 0xFFFF && !S->wide && widen(S) < 0) { Py_DECREF(seq); Py_DECREF(r); return -1; }
                 if (vec_i32(&S->writes, (int32_t)v) < 0) { Py_DECREF(seq); Py_DECREF(r); return -1; }
             }
             Py_DECREF(seq);
@@ -346,8 +357,47 @@ static inline int answer(Search *S, Memo *m, int kind, int idx, const uint32_t *
     return ask(S, m, kind, idx, s, t, out);
 }
 
-static inline uint32_t *state_at(Search *S, size_t sid) {
-    return (uint32_t *)S->codes.p + sid * (size_t)S->F;
+static inline size_t state_bytes(const Search *S) {
+    return (size_t)S->F * (S->wide ? 4 : 2);
+}
+
+static inline const char *state_at(const Search *S, size_t sid) {
+    return S->codes.p + sid * state_bytes(S);
+}
+
+/* The codes of stored state sid, as uint32. */
+static void load_state(const Search *S, size_t sid, uint32_t *out) {
+    if (S->wide) {
+        memcpy(out, state_at(S, sid), (size_t)S->F * 4);
+    } else {
+        const uint16_t *p = (const uint16_t *)state_at(S, sid);
+        for (int i = 0; i < S->F; i++) out[i] = p[i];
+    }
+}
+
+/* The stored form of the codes in `in` (state_bytes(S) bytes at out). */
+static void pack_state(const Search *S, const uint32_t *in, char *out) {
+    if (S->wide) {
+        memcpy(out, in, (size_t)S->F * 4);
+    } else {
+        uint16_t *p = (uint16_t *)out;
+        for (int i = 0; i < S->F; i++) p[i] = (uint16_t)in[i];
+    }
+}
+
+/* A code past 65535 arrived: store every state's codes as uint32 from now on. The
+ * hashes are of the uint32 codes, so the table stays as it is. */
+static int widen(Search *S) {
+    size_t n = S->codes.len / 2;
+    uint32_t *p = malloc((n ? n : 1) * 4);
+    if (p == NULL) { PyErr_NoMemory(); return -1; }
+    const uint16_t *q = (const uint16_t *)S->codes.p;
+    for (size_t i = 0; i < n; i++) p[i] = q[i];
+    free(S->codes.p);
+    S->codes.p = (char *)p;
+    S->codes.len = S->codes.cap = n * 4;
+    S->wide = 1;
+    return 0;
 }
 
 static uint32_t hash_state(const uint32_t *s, int F) {
@@ -372,26 +422,26 @@ static int slots_grow(Search *S) {
     return 0;
 }
 
-/* The id of state t, or -1 if new; *slot_out is where a new one would go. */
-static long find_state(Search *S, const uint32_t *t, uint32_t h, size_t *slot_out) {
+/* The id of the state stored as tp, or -1 if new; *slot_out is where it would go. */
+static long find_state(Search *S, const char *tp, uint32_t h, size_t *slot_out) {
     size_t mask = S->nslots - 1, i = h & mask;
     const uint32_t *hs = (const uint32_t *)S->hashes.p;
     for (;;) {
         uint32_t v = S->slots[i];
         if (v == 0) { *slot_out = i; return -1; }
         size_t sid = v - 1;
-        if (hs[sid] == h && memcmp(state_at(S, sid), t, (size_t)S->F * 4) == 0) return (long)sid;
+        if (hs[sid] == h && memcmp(state_at(S, sid), tp, state_bytes(S)) == 0) return (long)sid;
         i = (i + 1) & mask;
     }
 }
 
-/* Appends t as state n (its slot found by find_state). */
-static int add_state(Search *S, const uint32_t *t, uint32_t h, size_t slot, int32_t par,
+/* Appends the state stored as tp as state n (its slot found by find_state). */
+static int add_state(Search *S, const char *tp, uint32_t h, size_t slot, int32_t par,
                      int32_t lab, int32_t d) {
     if (S->n >= UINT32_MAX - 1) { PyErr_SetString(PyExc_OverflowError, "too many states"); return -1; }
-    if (vec_need(&S->codes, (size_t)S->F * 4) < 0) return -1;
-    memcpy(S->codes.p + S->codes.len, t, (size_t)S->F * 4);
-    S->codes.len += (size_t)S->F * 4;
+    if (vec_need(&S->codes, state_bytes(S)) < 0) return -1;
+    memcpy(S->codes.p + S->codes.len, tp, state_bytes(S));
+    S->codes.len += state_bytes(S);
     if (vec_i32(&S->hashes, (int32_t)h) < 0 || vec_i32(&S->parent, par) < 0
         || vec_i32(&S->via, lab) < 0 || vec_i32(&S->depth, d) < 0)
         return -1;
@@ -449,7 +499,8 @@ static PyObject *search(PyObject *self, PyObject *args) {
     uint8_t *done = NULL; /* per state predicate, then per step predicate: resolved */
     Vec *cols = NULL;
     Vec off = {0}, edst = {0}, elab = {0}, terminal = {0};
-    uint32_t *t = NULL;
+    uint32_t *t = NULL, *cur = NULL; /* the successor and the state expanded, uint32 */
+    char *tp = NULL;                  /* the successor in its stored form */
     long long *fired = NULL;
     int seq = 0;
     long deadlock_sid = -1;
@@ -472,9 +523,11 @@ static PyObject *search(PyObject *self, PyObject *args) {
     done = calloc((size_t)P + E + 1, 1);
     cols = calloc((size_t)P + 1, sizeof(Vec));
     t = malloc((size_t)F * 4);
+    cur = malloc((size_t)F * 4);
+    tp = malloc((size_t)F * 4);
     fired = calloc((size_t)(L ? L : 1), sizeof(long long));
     if (!S.labels || !S.preds || !S.edges || !unless || !hit_sid || !hit_src || !hit_lid
-        || !hit_seq || !done || !cols || !t || !fired) {
+        || !hit_seq || !done || !cols || !t || !cur || !tp || !fired) {
         PyErr_NoMemory();
         goto out;
     }
@@ -490,9 +543,9 @@ static PyObject *search(PyObject *self, PyObject *args) {
     }
     if (slots_grow(&S) < 0) goto out;
 
-#define CHECK_STATE(SID)                                                                \
+#define CHECK_STATE(SID, CODES)                                                         \
     do {                                                                                \
-        const uint32_t *cs_ = state_at(&S, (SID));                                      \
+        const uint32_t *cs_ = (CODES);                                                  \
         for (int p_ = 0; p_ < P; p_++) {                                                \
             int32_t a_ = 0;                                                             \
             if (pk[p_] != 2 && done[p_]) continue;                                      \
@@ -522,16 +575,20 @@ static PyObject *search(PyObject *self, PyObject *args) {
                         PyErr_SetString(PyExc_ValueError, "search: an initial state is not F codes");
             goto out;
         }
-        const uint32_t *s0 = (const uint32_t *)PyBytes_AS_STRING(b);
-        uint32_t h = hash_state(s0, F);
+        memcpy(t, PyBytes_AS_STRING(b), (size_t)F * 4);
+        for (int i = 0; i < F; i++) {
+            if (t[i] > 0xFFFF && !S.wide && widen(&S) < 0) goto out;
+        }
+        uint32_t h = hash_state(t, F);
         size_t slot;
-        if (find_state(&S, s0, h, &slot) >= 0) continue;
+        pack_state(&S, t, tp);
+        if (find_state(&S, tp, h, &slot) >= 0) continue;
         size_t sid = S.n;
-        if (add_state(&S, s0, h, slot, -1, -1, 0) < 0) { goto out; }
+        if (add_state(&S, tp, h, slot, -1, -1, 0) < 0) { goto out; }
         PyObject *v = PyLong_FromSize_t(sid);
         if (v == NULL || PyList_Append(initial, v) < 0) { Py_XDECREF(v); goto out; }
         Py_DECREF(v);
-        CHECK_STATE(sid);
+        CHECK_STATE(sid, t);
     }
     size_t limit = max_states >= 0 ? (size_t)max_states : SIZE_MAX;
     while (head < S.n) {
@@ -549,7 +606,8 @@ static PyObject *search(PyObject *self, PyObject *args) {
         int32_t d = ((int32_t *)S.depth.p)[sid];
         if (keep_graph && vec_i32(&off, (int32_t)(edst.len / 4)) < 0) { goto out; }
         int32_t term;
-        if (answer(&S, &S.preds[P], 1, -1, state_at(&S, sid), NULL, &term) < 0) {
+        load_state(&S, sid, cur);
+        if (answer(&S, &S.preds[P], 1, -1, cur, NULL, &term) < 0) {
                         goto out;
         }
         if (term) {
@@ -561,33 +619,31 @@ static PyObject *search(PyObject *self, PyObject *args) {
         int progress = 0;
         for (int lid = 0; lid < L; lid++) {
             int32_t w;
-            /* the state's codes move when a new state is stored: read them afresh */
-            if (answer(&S, &S.labels[lid], 0, lid, state_at(&S, sid), NULL, &w) < 0) {
+            if (answer(&S, &S.labels[lid], 0, lid, cur, NULL, &w) < 0) {
                                 goto out;
             }
             if (w < 0) continue;
             if (!envp[lid]) progress = 1;
-            const uint32_t *s = state_at(&S, sid);
-            memcpy(t, s, (size_t)F * 4);
+            memcpy(t, cur, (size_t)F * 4);
             const int32_t *wp = (const int32_t *)S.writes.p + w;
             for (int q = 0; q < wp[0]; q++) t[wp[1 + 2 * q]] = (uint32_t)wp[2 + 2 * q];
             fired[lid]++;
             uint32_t h = hash_state(t, F);
             size_t slot;
-            long tid = find_state(&S, t, h, &slot);
+            pack_state(&S, t, tp);
+            long tid = find_state(&S, tp, h, &slot);
             if (tid < 0) {
                 if (S.n >= limit) { cap_kind = 1; break; }
                 tid = (long)S.n;
-                if (add_state(&S, t, h, slot, (int32_t)sid, lid, d + 1) < 0) {
+                if (add_state(&S, tp, h, slot, (int32_t)sid, lid, d + 1) < 0) {
                                         goto out;
                 }
-                CHECK_STATE((size_t)tid);
+                CHECK_STATE((size_t)tid, t);
             }
             for (int e = 0; e < E; e++) {
                 if (done[P + e]) continue;
                 int32_t a;
-                if (answer(&S, &S.edges[e * L + lid], 2, e * L + lid, state_at(&S, sid),
-                           state_at(&S, (size_t)tid), &a) < 0) {
+                if (answer(&S, &S.edges[e * L + lid], 2, e * L + lid, cur, t, &a) < 0) {
                                         goto out;
                 }
                 if (a) {
@@ -599,7 +655,8 @@ static PyObject *search(PyObject *self, PyObject *args) {
                     open_count--;
                 }
             }
-            if (keep_graph && (vec_i32(&edst, (int32_t)tid) < 0 || vec_i32(&elab, lid) < 0)) {
+            if (keep_graph && (vec_i32(&edst, (int32_t)tid) < 0
+                               || (L <= 0xFFFF ? vec_u16(&elab, (uint16_t)lid) : vec_i32(&elab, lid)) < 0)) {
                                 goto out;
             }
         }
@@ -645,12 +702,13 @@ static PyObject *search(PyObject *self, PyObject *args) {
         PyObject *ed = keep_graph ? vec_to_buf(&edst) : (Py_INCREF(Py_None), Py_None);
         PyObject *el = keep_graph ? vec_to_buf(&elab) : (Py_INCREF(Py_None), Py_None);
         result = Py_BuildValue(
-            "{s:n,s:n,s:i,s:i,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:(ll),s:n}",
+            "{s:n,s:n,s:i,s:i,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:(ll),s:n,s:i,s:s}",
             "n", (Py_ssize_t)nstates, "head", (Py_ssize_t)head, "cap", cap_kind, "stopped", stopped,
             "codes", codes, "parent", parent, "via", via, "depth", depth, "terminal", terms,
             "off", o, "edst", ed, "elab", el, "hits", hits, "fired", firedl, "cols", colsl,
             "initial", initial, "deadlock", deadlock_sid, (long)deadlock_seq,
-            "memo_entries", (Py_ssize_t)entries);
+            "memo_entries", (Py_ssize_t)entries, "wide", S.wide, "elab_format",
+            L <= 0xFFFF ? "H" : "i");
         initial = NULL; /* the result holds it (or Py_BuildValue released it) */
     }
 
@@ -668,7 +726,7 @@ out:
     free(S.depth.p); free(S.slots);
     if (cols) for (int p = 0; p <= P; p++) free(cols[p].p);
     free(cols); free(unless); free(hit_sid); free(hit_src); free(hit_lid); free(hit_seq);
-    free(done); free(t); free(fired);
+    free(done); free(t); free(cur); free(tp); free(fired);
     free(off.p); free(edst.p); free(elab.p); free(terminal.p);
     return result;
 }

@@ -53,12 +53,14 @@ def usable(model: Any, hash_compaction: bool, workers: int, pack: bool) -> bool:
 
 
 class CodeStates(Sequence[Any]):
-    """The stored states of a C search: ``F`` codes a state in one buffer, decoded on
-    access with the field tables."""
+    """The stored states of a C search: ``F`` codes a state in one buffer (two bytes a
+    code, or four once a field has more than 65,536 values), decoded on access with the
+    field tables."""
 
-    def __init__(self, buf: Any, nfields: int, values: list[list[Any]], make: Any) -> None:
+    def __init__(self, buf: Any, nfields: int, values: list[list[Any]], make: Any,
+                 wide: bool) -> None:
         self._buf = buf  # keeps the memory alive
-        self._codes = memoryview(buf).cast("I")
+        self._codes = memoryview(buf).cast("I" if wide else "H")
         self._f, self._values, self._make = nfields, values, make
 
     def __len__(self) -> int:
@@ -79,10 +81,10 @@ class CodeStates(Sequence[Any]):
         return (self[i] for i in range(len(self)))
 
 
-def _ints(buf: Any) -> array:
-    a = array("i")
-    a.frombytes(memoryview(buf))
-    return a
+def _column(buf: Any, fmt: str = "i") -> Sequence[int]:
+    """A column the C loop filled (parents, labels, depths, the graph), read in place:
+    a read-only memoryview, indexed like the Python loop's ``array('i')``."""
+    return memoryview(buf).cast(fmt)
 
 
 def explore(model: Any, props: list[Property], caps: Any, keep_graph: bool,
@@ -275,12 +277,13 @@ def explore(model: Any, props: list[Property], caps: Any, keep_graph: bool,
     n, head = r["n"], r["head"]
     csr = None
     if keep_graph:
-        csr = (_ints(r["off"]), _ints(r["edst"]), _ints(r["elab"]))
+        csr = (_column(r["off"]), _column(r["edst"]), _column(r["elab"], r["elab_format"]))
     marks = {key: r["cols"][q] for key, q in mark_cols}
     fired = r["fired"]
     return Exploration(
-        model=model, labels=labels, states=CodeStates(r["codes"], nf, values, make),
-        parent=_ints(r["parent"]), via=_ints(r["via"]), depth=_ints(r["depth"]),
+        model=model, labels=labels,
+        states=CodeStates(r["codes"], nf, values, make, bool(r["wide"])),
+        parent=_column(r["parent"]), via=_column(r["via"]), depth=_column(r["depth"]),
         expanded=head, complete=cap is None and not r["stopped"] and head == n, cap=cap,
         hits=hits, fired=fired, seconds=seconds, transitions=sum(fired), csr=csr,
         initial=list(r["initial"]), terminal=set(memoryview(r["terminal"]).cast("i")),
