@@ -146,3 +146,17 @@ def test_a_plugin_design_stays_in_python():
     assert not accel.usable(m, False, 1, True)
     e = explore(m, [], caps=Caps(max_states=10))
     assert type(e.states).__name__ == "PackedStates"
+
+
+@pytest.mark.parametrize("cap", [0, 200])
+def test_the_c_memo_cap_bounds_entries_and_keeps_the_search_exact(monkeypatch, cap):
+    # past the cap every answer is asked of Python again: the same search, slower
+    monkeypatch.setattr(accel, "MEMO_CAP", cap)
+    m = build(load_preset("mainline-6.13"))
+    e = explore(m, properties.for_model(m), keep_graph=True)
+    assert e.loop == "c" and e.memo_entries == cap
+    monkeypatch.setattr(accel, "ENABLED", False)
+    pm = build(load_preset("mainline-6.13"))
+    p = explore(pm, properties.for_model(pm), keep_graph=True)
+    assert p.loop == "python" and len(e.states) == 11_917
+    assert_same(e, p)

@@ -108,11 +108,14 @@ def test_work_done_writes_fields_in_place_like_replace():
         raise AssertionError("a write to an unknown field was accepted")
 
 
-def test_memo_cap_bounds_entries_and_keeps_the_search_exact():
+def test_memo_cap_bounds_entries_and_keeps_the_search_exact(monkeypatch):
     """With the memo capped at 200 entries the search stops memoizing, not exploring:
-    the pinned count is reached and the memo holds no more than the cap."""
+    the pinned count is reached and the memo holds no more than the cap. (The Python
+    loop's memo; the C loop's has its own cap, tests/test_accel.py.)"""
+    from gmemcheck.checker import accel
     from gmemcheck.checker.explicit import explore
 
+    monkeypatch.setattr(accel, "ENABLED", False)
     m = model("mainline-6.13")
     m.k.memo.cap = 200
     assert len(explore(m, []).states) == 11917
@@ -161,9 +164,13 @@ def test_memo_falls_back_when_a_body_swallows_the_proxy_refusal():
 def test_guard_memo_answers_as_the_guards_and_gives_up_when_it_misses(monkeypatch):
     """enabled_labels gives the labels whose guards hold, state by state; a guard memo
     that misses more than GUARD_MISS_PCT percent of its lookups turns itself off (the
-    search is the same either way)."""
-    from gmemcheck.checker.explicit import explore, label_table
+    search is the same either way). (The Python loop's guard memo.)"""
     import sys
+
+    from gmemcheck.checker import accel
+    from gmemcheck.checker.explicit import explore, label_table
+
+    monkeypatch.setattr(accel, "ENABLED", False)
 
     build_mod = sys.modules["gmemcheck.model.build"]  # (the package exports build())
 

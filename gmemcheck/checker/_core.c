@@ -105,11 +105,14 @@ static inline uint64_t mix(uint64_t h, uint32_t c) {
 }
 
 /* ------------------------------------------------------------------ read-set memos */
+/* One table per read set: entries of n + 1 words, the answer (EMPTY where free) then
+ * the n codes of the key, side by side so that a probe touches one place. */
+#define EMPTYW ((uint32_t)EMPTY)
+
 typedef struct {
     int n;          /* fields in the key */
     int *idx;       /* their positions: 0..F-1 in s, F..2F-1 in t */
-    uint32_t *keys; /* cap * n codes */
-    int32_t *res;   /* cap answers, EMPTY where free */
+    uint32_t *ent;  /* cap entries of n + 1 words */
     size_t cap, used;
 } RSet;
 
@@ -122,33 +125,46 @@ typedef struct {
 typedef struct {
     int F;
     size_t entries, cap; /* memo entries stored, and the most it may store */
+    uint32_t *key;       /* scratch: 2F codes */
 } Ctx;
 
-static inline uint32_t key_at(const RSet *r, int j, const uint32_t *s, const uint32_t *t, int F) {
-    int i = r->idx[j];
-    return i < F ? s[i] : t[i - F];
+/* The key of read set r in (s, t), into c->key; returns its hash. */
+static inline uint64_t make_key(const Ctx *c, const RSet *r, const uint32_t *s,
+                                const uint32_t *t) {
+    uint64_t h = 0x12345;
+    const int F = c->F;
+    for (int q = 0; q < r->n; q++) {
+        int i = r->idx[q];
+        uint32_t v = i < F ? s[i] : t[i - F];
+        c->key[q] = v;
+        h = mix(h, v);
+    }
+    return h;
 }
 
-static int memo_get(Memo *m, const uint32_t *s, const uint32_t *t, int F, int32_t *out) {
+static inline uint64_t hash_words(const uint32_t *k, int n) {
+    uint64_t h = 0x12345;
+    for (int q = 0; q < n; q++) h = mix(h, k[q]);
+    return h;
+}
+
+static int memo_get(Ctx *c, Memo *m, const uint32_t *s, const uint32_t *t, int32_t *out) {
     for (int j = 0; j < m->nsets; j++) {
         RSet *r = &m->sets[j];
         if (r->cap == 0) continue;
-        uint64_t h = 0x12345;
-        for (int q = 0; q < r->n; q++) h = mix(h, key_at(r, q, s, t, F));
-        size_t mask = r->cap - 1, i = (size_t)h & mask;
+        uint64_t h = make_key(c, r, s, t);
+        const size_t w = (size_t)r->n + 1, mask = r->cap - 1;
+        size_t i = (size_t)h & mask;
         for (;;) {
-            int32_t v = r->res[i];
-            if (v == EMPTY) break;
-            uint32_t *k = r->keys + i * (size_t)r->n;
-            int q = 0;
-            while (q < r->n && k[q] == key_at(r, q, s, t, F)) q++;
-            if (q == r->n) {
+            const uint32_t *e = r->ent + i * w;
+            if (e[0] == EMPTYW) break;
+            if (memcmp(e + 1, c->key, (size_t)r->n * 4) == 0) {
+                *out = (int32_t)e[0];
                 if (j > 0) { /* read sets that hit drift to the front */
                     RSet tmp = m->sets[j - 1];
                     m->sets[j - 1] = m->sets[j];
                     m->sets[j] = tmp;
                 }
-                *out = v;
                 return 1;
             }
             i = (i + 1) & mask;
@@ -158,26 +174,20 @@ static int memo_get(Memo *m, const uint32_t *s, const uint32_t *t, int F, int32_
 }
 
 static int rset_grow(RSet *r) {
-    size_t cap = r->cap ? r->cap * 2 : 64;
-    uint32_t *keys = malloc(cap * (size_t)(r->n ? r->n : 1) * 4);
-    int32_t *res = malloc(cap * 4);
-    if (keys == NULL || res == NULL) { free(keys); free(res); PyErr_NoMemory(); return -1; }
-    for (size_t i = 0; i < cap; i++) res[i] = EMPTY;
+    size_t cap = r->cap ? r->cap * 2 : 64, w = (size_t)r->n + 1;
+    uint32_t *ent = malloc(cap * w * 4);
+    if (ent == NULL) { PyErr_NoMemory(); return -1; }
+    for (size_t i = 0; i < cap; i++) ent[i * w] = EMPTYW;
     size_t mask = cap - 1;
     for (size_t i = 0; i < r->cap; i++) {
-        if (r->res[i] == EMPTY) continue;
-        uint32_t *k = r->keys + i * (size_t)r->n;
-        uint64_t h = 0x12345;
-        for (int q = 0; q < r->n; q++) h = mix(h, k[q]);
-        size_t at = (size_t)h & mask;
-        while (res[at] != EMPTY) at = (at + 1) & mask;
-        res[at] = r->res[i];
-        memcpy(keys + at * (size_t)r->n, k, (size_t)r->n * 4);
+        const uint32_t *e = r->ent + i * w;
+        if (e[0] == EMPTYW) continue;
+        size_t at = (size_t)hash_words(e + 1, r->n) & mask;
+        while (ent[at * w] != EMPTYW) at = (at + 1) & mask;
+        memcpy(ent + at * w, e, w * 4);
     }
-    free(r->keys);
-    free(r->res);
-    r->keys = keys;
-    r->res = res;
+    free(r->ent);
+    r->ent = ent;
     r->cap = cap;
     return 0;
 }
@@ -205,28 +215,26 @@ static int memo_put(Ctx *c, Memo *m, const int *reads, int n, const uint32_t *s,
         memcpy(r->idx, reads, (size_t)n * sizeof(int));
     }
     if ((r->used + 1) * 2 > r->cap && rset_grow(r) < 0) return -1;
-    uint64_t h = 0x12345;
-    for (int q = 0; q < n; q++) h = mix(h, key_at(r, q, s, t, c->F));
-    size_t mask = r->cap - 1, i = (size_t)h & mask;
-    while (r->res[i] != EMPTY) {
-        uint32_t *k = r->keys + i * (size_t)n;
-        int q = 0;
-        while (q < n && k[q] == key_at(r, q, s, t, c->F)) q++;
-        if (q == n) { r->res[i] = ans; return 0; }
+    const size_t w = (size_t)n + 1, mask = r->cap - 1;
+    size_t i = (size_t)make_key(c, r, s, t) & mask;
+    for (;;) {
+        uint32_t *e = r->ent + i * w;
+        if (e[0] == EMPTYW) {
+            e[0] = (uint32_t)ans;
+            memcpy(e + 1, c->key, (size_t)n * 4);
+            r->used++;
+            c->entries++;
+            return 0;
+        }
+        if (memcmp(e + 1, c->key, (size_t)n * 4) == 0) { e[0] = (uint32_t)ans; return 0; }
         i = (i + 1) & mask;
     }
-    for (int q = 0; q < n; q++) r->keys[i * (size_t)n + q] = key_at(r, q, s, t, c->F);
-    r->res[i] = ans;
-    r->used++;
-    c->entries++;
-    return 0;
 }
 
 static void memo_free(Memo *m) {
     for (int j = 0; j < m->nsets; j++) {
         free(m->sets[j].idx);
-        free(m->sets[j].keys);
-        free(m->sets[j].res);
+        free(m->sets[j].ent);
     }
     free(m->sets);
     m->sets = NULL;
@@ -242,8 +250,8 @@ typedef struct {
     Vec writes;                   /* int32: count, then (field, code) pairs */
     /* states: F codes each, uint16 while every code fits (wide = 0), then uint32 */
     int wide;
-    Vec codes, hashes, parent, via, depth; /* F codes per state; uint32; int32 x3 */
-    uint32_t *slots;                       /* sid + 1, 0 free */
+    Vec codes, parent, via, depth; /* F codes per state; int32 x3 */
+    uint64_t *slots;               /* the state's hash << 32 | sid + 1; 0 free */
     size_t nslots;
     size_t n;
 } Search;
@@ -353,7 +361,7 @@ static int ask(Search *S, Memo *m, int kind, int idx, const uint32_t *s, const u
 
 static inline int answer(Search *S, Memo *m, int kind, int idx, const uint32_t *s,
                          const uint32_t *t, int32_t *out) {
-    if (!m->always && memo_get(m, s, t, S->F, out)) return 0;
+    if (!m->always && memo_get(&S->c, m, s, t, out)) return 0;
     return ask(S, m, kind, idx, s, t, out);
 }
 
@@ -408,13 +416,14 @@ static uint32_t hash_state(const uint32_t *s, int F) {
 
 static int slots_grow(Search *S) {
     size_t cap = S->nslots ? S->nslots * 2 : 1 << 12;
-    uint32_t *slots = calloc(cap, 4);
+    uint64_t *slots = calloc(cap, 8);
     if (slots == NULL) { PyErr_NoMemory(); return -1; }
-    const uint32_t *hs = (const uint32_t *)S->hashes.p;
-    for (size_t sid = 0; sid < S->n; sid++) {
-        size_t i = hs[sid] & (cap - 1);
+    for (size_t j = 0; j < S->nslots; j++) {
+        uint64_t v = S->slots[j];
+        if (v == 0) continue;
+        size_t i = (size_t)(v >> 32) & (cap - 1);
         while (slots[i]) i = (i + 1) & (cap - 1);
-        slots[i] = (uint32_t)(sid + 1);
+        slots[i] = v;
     }
     free(S->slots);
     S->slots = slots;
@@ -422,15 +431,17 @@ static int slots_grow(Search *S) {
     return 0;
 }
 
-/* The id of the state stored as tp, or -1 if new; *slot_out is where it would go. */
+/* The id of the state stored as tp, or -1 if new; *slot_out is where it would go.
+ * The slot holds the hash: a probe past another state does not touch that state. */
 static long find_state(Search *S, const char *tp, uint32_t h, size_t *slot_out) {
     size_t mask = S->nslots - 1, i = h & mask;
-    const uint32_t *hs = (const uint32_t *)S->hashes.p;
     for (;;) {
-        uint32_t v = S->slots[i];
+        uint64_t v = S->slots[i];
         if (v == 0) { *slot_out = i; return -1; }
-        size_t sid = v - 1;
-        if (hs[sid] == h && memcmp(state_at(S, sid), tp, state_bytes(S)) == 0) return (long)sid;
+        if ((uint32_t)(v >> 32) == h) {
+            size_t sid = (size_t)(uint32_t)v - 1;
+            if (memcmp(state_at(S, sid), tp, state_bytes(S)) == 0) return (long)sid;
+        }
         i = (i + 1) & mask;
     }
 }
@@ -442,10 +453,10 @@ static int add_state(Search *S, const char *tp, uint32_t h, size_t slot, int32_t
     if (vec_need(&S->codes, state_bytes(S)) < 0) return -1;
     memcpy(S->codes.p + S->codes.len, tp, state_bytes(S));
     S->codes.len += state_bytes(S);
-    if (vec_i32(&S->hashes, (int32_t)h) < 0 || vec_i32(&S->parent, par) < 0
+    if (vec_i32(&S->parent, par) < 0
         || vec_i32(&S->via, lab) < 0 || vec_i32(&S->depth, d) < 0)
         return -1;
-    S->slots[slot] = (uint32_t)(S->n + 1);
+    S->slots[slot] = ((uint64_t)h << 32) | (uint64_t)(S->n + 1);
     S->n++;
     if (S->n * 2 > S->nslots && slots_grow(S) < 0) return -1;
     return 0;
@@ -492,6 +503,7 @@ static PyObject *search(PyObject *self, PyObject *args) {
     S.tick = tick;
     S.c.F = F;
     S.c.cap = (size_t)memo_cap;
+    S.c.key = malloc((size_t)F * 8);
     const uint8_t *envp = env.buf, *pk = pkinds.buf;
     int P = S.P, E = S.E;
     int *unless = NULL;
@@ -527,7 +539,7 @@ static PyObject *search(PyObject *self, PyObject *args) {
     tp = malloc((size_t)F * 4);
     fired = calloc((size_t)(L ? L : 1), sizeof(long long));
     if (!S.labels || !S.preds || !S.edges || !unless || !hit_sid || !hit_src || !hit_lid
-        || !hit_seq || !done || !cols || !t || !cur || !tp || !fired) {
+        || !hit_seq || !done || !cols || !t || !cur || !tp || !fired || !S.c.key) {
         PyErr_NoMemory();
         goto out;
     }
@@ -722,11 +734,11 @@ out:
     if (S.preds) for (int i = 0; i <= P; i++) memo_free(&S.preds[i]);
     if (S.edges) for (int i = 0; i < E * L; i++) memo_free(&S.edges[i]);
     free(S.labels); free(S.preds); free(S.edges);
-    free(S.writes.p); free(S.codes.p); free(S.hashes.p); free(S.parent.p); free(S.via.p);
+    free(S.writes.p); free(S.codes.p); free(S.parent.p); free(S.via.p);
     free(S.depth.p); free(S.slots);
     if (cols) for (int p = 0; p <= P; p++) free(cols[p].p);
     free(cols); free(unless); free(hit_sid); free(hit_src); free(hit_lid); free(hit_seq);
-    free(done); free(t); free(cur); free(tp); free(fired);
+    free(done); free(t); free(cur); free(tp); free(fired); free(S.c.key);
     free(off.p); free(edst.p); free(elab.p); free(terminal.p);
     return result;
 }

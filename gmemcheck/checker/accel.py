@@ -287,7 +287,7 @@ def explore(model: Any, props: list[Property], caps: Any, keep_graph: bool,
         expanded=head, complete=cap is None and not r["stopped"] and head == n, cap=cap,
         hits=hits, fired=fired, seconds=seconds, transitions=sum(fired), csr=csr,
         initial=list(r["initial"]), terminal=set(memoryview(r["terminal"]).cast("i")),
-        marks=marks, compaction=None, workers=1)
+        marks=marks, compaction=None, workers=1, loop="c", memo_entries=r["memo_entries"])
 
 
 def describe() -> str:

@@ -109,6 +109,8 @@ class Exploration:
     marks: dict[tuple[str, str], bytearray] = field(default_factory=dict)
     compaction: Compaction | None = None
     workers: int = 1
+    loop: str = "python"             # the search loop: "python" or "c" (accel.py)
+    memo_entries: int = 0            # the C loop's memo entries at the end
 
     # ----------------------------------------------------------------- traces
     def label_of(self, lid: int) -> tuple[Action, Args]:
