@@ -24,6 +24,8 @@ from gmemcheck.checker.core import Step, Trace
 from gmemcheck.checker.replay import replay
 from gmemcheck.checker.run import replay_all
 
+BACK_TO_0 = Property("back-to-0", Kind.RECOVERABLE, "", predicate=lambda s: s.x == 0)
+
 DEADLOCK = Property("no-deadlock", Kind.DEADLOCK, "some step is always enabled")
 
 
@@ -110,6 +112,17 @@ def test_time_cap_gives_bounded_verdict_naming_the_cap():
     anything = Property("true", Kind.SAFETY, "", predicate=lambda s: True)
     run = check(counters_grid(6, 9), [anything], caps=Caps(max_seconds=0.2))
     assert (run.verdicts[0].result, run.verdicts[0].bound) == (Result.HOLDS_BOUNDED, "time<=0.2s")
+
+
+def test_a_time_cap_not_reached_leaves_the_graph_properties_judged():
+    # a safety violation reported before a recoverable property (the counter never
+    # returns to 0: violated), with a time cap far
+    # off: the recoverable property is judged, not "time cap reached" (the trace's start
+    # state id once overwrote the clock's start, so any violation made them inconclusive)
+    x3 = Property("x<3", Kind.SAFETY, "", predicate=lambda s: s.x < 3)
+    run = check(bounded_counter(5), [x3, BACK_TO_0], caps=Caps(max_seconds=600))
+    assert [(v.result, v.bound) for v in run.verdicts] == [
+        (Result.VIOLATED, "shortest: 3 steps"), (Result.VIOLATED, "exhaustive")]
 
 
 def test_a_violation_within_the_cap_is_still_reported():

@@ -57,8 +57,7 @@ def verdicts_from_exploration(exp: Exploration, props: Sequence[Property], engin
                 out.append(_unresolved(p, exp, engine, bound, stats))
             else:
                 extra = [(hit.via[0], hit.via[1], hit.state)] if hit.via else []
-                start = hit.via[0] if hit.via else hit.state
-                trace = exp.trace_to(start, extra)
+                trace = exp.trace_to(hit.via[0] if hit.via else hit.state, extra)
                 out.append(Verdict(p.name, p.kind, Result.VIOLATED, engine,
                                    f"shortest: {steps(len(trace))}", trace=trace,
                                    stats=dict(stats)))
