@@ -23,6 +23,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 #define EMPTY INT32_MIN
 
@@ -68,6 +71,22 @@ static PyObject *buf_wrap(void *p, size_t len) {
 /* ------------------------------------------------------------------ growable vectors */
 typedef struct { char *p; size_t len, cap; } Vec; /* len and cap in bytes */
 
+/* Large tables are read at random (the state table) or grow by the gigabyte: ask
+ * Linux for transparent huge pages there (fewer page faults and TLB misses; the
+ * machine's THP setting is usually "madvise"). Only a hint: nothing depends on it. */
+#define HUGE_HINT ((size_t)4 << 20)
+
+static void huge_hint(void *p, size_t len) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+    uintptr_t b = ((uintptr_t)p + len) & ~(uintptr_t)4095;
+    if (len >= HUGE_HINT && b > a) (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)len;
+#endif
+}
+
 static int vec_need(Vec *v, size_t more) {
     if (v->len + more <= v->cap) return 0;
     size_t cap = v->cap ? v->cap : 4096;
@@ -76,6 +95,7 @@ static int vec_need(Vec *v, size_t more) {
     if (p == NULL) { PyErr_NoMemory(); return -1; }
     v->p = p;
     v->cap = cap;
+    huge_hint(p, cap);
     return 0;
 }
 
@@ -142,6 +162,13 @@ static inline uint64_t make_key(const Ctx *c, const RSet *r, const uint32_t *s,
     return h;
 }
 
+static inline int same_words(const uint32_t *a, const uint32_t *b, int n) {
+    for (int q = 0; q < n; q++) {
+        if (a[q] != b[q]) return 0;
+    }
+    return 1;
+}
+
 static inline uint64_t hash_words(const uint32_t *k, int n) {
     uint64_t h = 0x12345;
     for (int q = 0; q < n; q++) h = mix(h, k[q]);
@@ -158,7 +185,7 @@ static int memo_get(Ctx *c, Memo *m, const uint32_t *s, const uint32_t *t, int32
         for (;;) {
             const uint32_t *e = r->ent + i * w;
             if (e[0] == EMPTYW) break;
-            if (memcmp(e + 1, c->key, (size_t)r->n * 4) == 0) {
+            if (same_words(e + 1, c->key, r->n)) {
                 *out = (int32_t)e[0];
                 if (j > 0) { /* read sets that hit drift to the front */
                     RSet tmp = m->sets[j - 1];
@@ -226,7 +253,7 @@ static int memo_put(Ctx *c, Memo *m, const int *reads, int n, const uint32_t *s,
             c->entries++;
             return 0;
         }
-        if (memcmp(e + 1, c->key, (size_t)n * 4) == 0) { e[0] = (uint32_t)ans; return 0; }
+        if (same_words(e + 1, c->key, n)) { e[0] = (uint32_t)ans; return 0; }
         i = (i + 1) & mask;
     }
 }
@@ -416,8 +443,10 @@ static uint32_t hash_state(const uint32_t *s, int F) {
 
 static int slots_grow(Search *S) {
     size_t cap = S->nslots ? S->nslots * 2 : 1 << 12;
-    uint64_t *slots = calloc(cap, 8);
+    uint64_t *slots = malloc(cap * 8);
     if (slots == NULL) { PyErr_NoMemory(); return -1; }
+    huge_hint(slots, cap * 8);
+    memset(slots, 0, cap * 8);
     for (size_t j = 0; j < S->nslots; j++) {
         uint64_t v = S->slots[j];
         if (v == 0) continue;
