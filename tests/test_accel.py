@@ -160,3 +160,26 @@ def test_the_c_memo_cap_bounds_entries_and_keeps_the_search_exact(monkeypatch, c
     p = explore(pm, properties.for_model(pm), keep_graph=True)
     assert p.loop == "python" and len(e.states) == 11_917
     assert_same(e, p)
+
+
+def test_a_predicate_from_outside_the_registry_is_asked_on_every_state():
+    # it may read what the proxy cannot see (here: its own call count), so no answer of
+    # it is kept: one call per state, as in the Python loop
+    calls = []
+
+    def counting(s):
+        calls.append(1)
+        return True
+
+    m = build(load_preset("tdx-huge"))
+    e = explore(m, [Property("counting", Kind.SAFETY, "", predicate=counting)],
+                keep_graph=True)
+    assert e.loop == "c" and len(calls) == len(e.states) == 9_783
+
+
+def test_a_property_with_both_a_state_and_a_step_predicate_stays_in_python():
+    both_kinds = Property("both", Kind.SAFETY, "", predicate=lambda s: True,
+                          step=lambda a, lbl, b: True)
+    m = build(load_preset("tdx-huge"))
+    assert not accel.usable(m, False, 1, True, [both_kinds])
+    assert explore(m, [both_kinds]).loop == "python"

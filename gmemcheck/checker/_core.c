@@ -219,10 +219,11 @@ static int rset_grow(RSet *r) {
     return 0;
 }
 
-/* Stores ans under the codes of `reads` (positions) in s and t. */
+/* Stores ans under the codes of `reads` (positions) in s and t: 1 if stored, 0 if the
+ * memo is full, -1 on error. */
 static int memo_put(Ctx *c, Memo *m, const int *reads, int n, const uint32_t *s,
                     const uint32_t *t, int32_t ans) {
-    if (c->entries >= c->cap) return 0;
+    if (c->entries >= c->cap) return 0; /* full: not stored */
     RSet *r = NULL;
     for (int j = 0; j < m->nsets; j++) {
         if (m->sets[j].n == n && memcmp(m->sets[j].idx, reads, (size_t)n * sizeof(int)) == 0) {
@@ -251,9 +252,9 @@ static int memo_put(Ctx *c, Memo *m, const int *reads, int n, const uint32_t *s,
             memcpy(e + 1, c->key, (size_t)n * 4);
             r->used++;
             c->entries++;
-            return 0;
+            return 1;
         }
-        if (same_words(e + 1, c->key, n)) { e[0] = (uint32_t)ans; return 0; }
+        if (same_words(e + 1, c->key, n)) { e[0] = (uint32_t)ans; return 1; }
         i = (i + 1) & mask;
     }
 }
@@ -275,6 +276,7 @@ typedef struct {
     PyObject *miss, *tick;
     Memo *labels, *preds, *edges; /* L, P + 1 (the last: terminal), E * L */
     Vec writes;                   /* int32: count, then (field, code) pairs */
+    long scratch;                 /* offset of an answer kept by no memo (reused), or -1 */
     /* states: F codes each, uint16 while every code fits (wide = 0), then uint32 */
     int wide;
     Vec codes, parent, via, depth; /* F codes per state; int32 x3 */
@@ -292,13 +294,18 @@ static PyObject *codes_bytes(const uint32_t *s, int F) {
 /* Reads the (reads, answer) pair the Python side returns; *reads_out is NULL for an
  * answer without reads. For a label the answer is None (disabled) or a flat tuple of
  * (field, code) pairs; for a predicate a bool. */
-static int parse_reads(PyObject *reads, int **out, int *n) {
+static int parse_reads(PyObject *reads, int F, int **out, int *n) {
     *out = NULL;
     *n = -1;
     if (reads == Py_None) return 0;
     PyObject *seq = PySequence_Fast(reads, "reads must be a sequence");
     if (seq == NULL) return -1;
     Py_ssize_t k = PySequence_Fast_GET_SIZE(seq);
+    if (k > 2 * (Py_ssize_t)F) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "reads: more positions than fields");
+        return -1;
+    }
     int *r = malloc((size_t)(k ? k : 1) * sizeof(int));
     if (r == NULL) { Py_DECREF(seq); PyErr_NoMemory(); return -1; }
     for (Py_ssize_t i = 0; i < k; i++) {
@@ -316,6 +323,10 @@ static int parse_reads(PyObject *reads, int **out, int *n) {
  * (idx = e * L + lid). Stores the answer in the memo unless it came without reads. */
 static int ask(Search *S, Memo *m, int kind, int idx, const uint32_t *s, const uint32_t *t,
                int32_t *out) {
+    if (S->scratch >= 0) { /* the last answer no memo kept: its writes were used up */
+        S->writes.len = (size_t)S->scratch * 4;
+        S->scratch = -1;
+    }
     PyObject *sb = codes_bytes(s, S->F);
     if (sb == NULL) return -1;
     PyObject *tb = t ? codes_bytes(t, S->F) : (Py_INCREF(Py_None), Py_None);
@@ -366,10 +377,11 @@ static int ask(Search *S, Memo *m, int kind, int idx, const uint32_t *s, const u
     }
     int *reads;
     int n;
-    if (parse_reads(PyTuple_GET_ITEM(r, 0), &reads, &n) < 0) { Py_DECREF(r); return -1; }
+    if (parse_reads(PyTuple_GET_ITEM(r, 0), S->F, &reads, &n) < 0) { Py_DECREF(r); return -1; }
     Py_DECREF(r);
     if (reads == NULL) {
         m->always = 1;
+        if (kind == 0 && a >= 0) S->scratch = a;
     } else {
         for (int q = 0; q < n; q++) {
             if (reads[q] < 0 || reads[q] >= 2 * S->F || (t == NULL && reads[q] >= S->F)) {
@@ -381,6 +393,7 @@ static int ask(Search *S, Memo *m, int kind, int idx, const uint32_t *s, const u
         int rc = memo_put(&S->c, m, reads, n, s, t, a);
         free(reads);
         if (rc < 0) return -1;
+        if (rc == 0 && kind == 0 && a >= 0) S->scratch = a;
     }
     *out = a;
     return 0;
@@ -478,7 +491,10 @@ static long find_state(Search *S, const char *tp, uint32_t h, size_t *slot_out) 
 /* Appends the state stored as tp as state n (its slot found by find_state). */
 static int add_state(Search *S, const char *tp, uint32_t h, size_t slot, int32_t par,
                      int32_t lab, int32_t d) {
-    if (S->n >= UINT32_MAX - 1) { PyErr_SetString(PyExc_OverflowError, "too many states"); return -1; }
+    if (S->n >= INT32_MAX - 1) {  /* ids are int32 (parents, labels, the graph) */
+        PyErr_SetString(PyExc_OverflowError, "more than 2**31 - 2 states");
+        return -1;
+    }
     if (vec_need(&S->codes, state_bytes(S)) < 0) return -1;
     memcpy(S->codes.p + S->codes.len, tp, state_bytes(S));
     S->codes.len += state_bytes(S);
@@ -533,6 +549,7 @@ static PyObject *search(PyObject *self, PyObject *args) {
     S.c.F = F;
     S.c.cap = (size_t)memo_cap;
     S.c.key = malloc((size_t)F * 8);
+    S.scratch = -1;
     const uint8_t *envp = env.buf, *pk = pkinds.buf;
     int P = S.P, E = S.E;
     int *unless = NULL;
@@ -696,6 +713,10 @@ static PyObject *search(PyObject *self, PyObject *args) {
                     open_count--;
                 }
             }
+            if (keep_graph && edst.len / 4 >= INT32_MAX - 1) {
+                PyErr_SetString(PyExc_OverflowError, "more than 2**31 - 2 edges in the graph");
+                goto out;
+            }
             if (keep_graph && (vec_i32(&edst, (int32_t)tid) < 0
                                || (L <= 0xFFFF ? vec_u16(&elab, (uint16_t)lid) : vec_i32(&elab, lid)) < 0)) {
                                 goto out;
@@ -719,7 +740,11 @@ static PyObject *search(PyObject *self, PyObject *args) {
         if (hits == NULL || firedl == NULL || colsl == NULL) {
             Py_XDECREF(hits); Py_XDECREF(firedl); Py_XDECREF(colsl);             goto out;
         }
-        for (int lid = 0; lid < L; lid++) PyList_SET_ITEM(firedl, lid, PyLong_FromLongLong(fired[lid]));
+        for (int lid = 0; lid < L; lid++) {
+            PyObject *f = PyLong_FromLongLong(fired[lid]);
+            if (f == NULL) { Py_DECREF(hits); Py_DECREF(firedl); Py_DECREF(colsl); goto out; }
+            PyList_SET_ITEM(firedl, lid, f);
+        }
         for (int p = 0; p < P + E; p++) {
             if (hit_seq[p] < 0) continue;
             PyObject *h = Py_BuildValue("(iiiii)", hit_seq[p], p, hit_sid[p], hit_src[p], hit_lid[p]);

@@ -39,7 +39,7 @@ except ImportError:  # built without a C compiler: the Python loop does the work
 ENABLED = os.environ.get("GMEMCHECK_ACCEL", "1") != "0"
 # Memo entries the C side may keep (labels, predicates and step predicates together):
 # beyond this, answers are asked of Python again. An entry costs 8 to 100 bytes.
-MEMO_CAP = 50_000_000
+MEMO_CAP = 20_000_000
 
 
 def available() -> bool:
@@ -47,9 +47,25 @@ def available() -> bool:
     return ENABLED and _core is not None
 
 
-def usable(model: Any, hash_compaction: bool, workers: int, pack: bool) -> bool:
+def usable(model: Any, hash_compaction: bool, workers: int, pack: bool,
+           props: Sequence[Property] = ()) -> bool:
+    """The C loop serves a built-in design (no plug-in action, wrapper, choice or
+    field), in exact mode with one worker. A property with both a state and a step
+    predicate stays in Python: the Python loop resolves the two under one name in an
+    order of its own."""
     return (available() and workers == 1 and not hash_compaction and pack
-            and bool(getattr(model, "accel_ok", False)))
+            and bool(getattr(model, "accel_ok", False))
+            and not any(p.predicate is not None and p.step is not None for p in props))
+
+
+def _trusted(p: Property) -> bool:
+    """A property of the built-in registry: its predicates read the state only, so
+    their answers may be kept under the fields they read. Any other predicate (a
+    plug-in's, or one passed in by a caller) may read what the proxy cannot see, and is
+    asked of Python on every state."""
+    from .. import properties
+
+    return p.name in properties.REGISTRY and p.name not in properties.ORIGIN
 
 
 class CodeStates(Sequence[Any]):
@@ -131,14 +147,17 @@ def explore(model: Any, props: list[Property], caps: Any, keep_graph: bool,
     keep_graph = keep_graph or any(p.needs_graph for p in props)
     # the predicates in the Python loop's order: safety, reachable, graph columns
     preds: list[tuple[str | None, int, Callable[[Any], Any]]] = []  # (name, kind, pred)
+    trusted: list[bool] = []
     unless: list[int] = []
     for p in props:
         if p.kind is Kind.SAFETY and p.predicate:
             preds.append((p.name, 0, p.predicate))
+            trusted.append(_trusted(p))
             unless.append(-1)
     for p in props:
         if p.kind is Kind.REACHABLE and p.predicate:
             preds.append((p.name, 1, p.predicate))
+            trusted.append(_trusted(p))
             unless.append(-1)
     mark_cols: list[tuple[tuple[str, str], int]] = []
     for p in props:
@@ -146,19 +165,24 @@ def explore(model: Any, props: list[Property], caps: Any, keep_graph: bool,
             assert p.predicate is not None
             q = len(preds)
             preds.append((None, 2, p.predicate))
+            trusted.append(_trusted(p))
             unless.append(-1)
             mark_cols.append(((p.name, "q"), q))
             if p.trigger is not None:
                 preds.append((None, 2, p.trigger))
+                trusted.append(_trusted(p))
                 unless.append(q)
                 mark_cols.append(((p.name, "trigger"), q + 1))
         elif p.kind is Kind.RECOVERABLE:
             assert p.predicate is not None
             mark_cols.append(((p.name, "goal"), len(preds)))
             preds.append((None, 2, p.predicate))
+            trusted.append(_trusted(p))
             unless.append(-1)
-    edges = [(p.name, p.step, False) for p in props if p.kind is Kind.SAFETY and p.step]
-    edges += [(p.name, p.step, True) for p in props if p.kind is Kind.REACHABLE and p.step]
+    edges = [(p.name, p.step, False, _trusted(p))
+             for p in props if p.kind is Kind.SAFETY and p.step]
+    edges += [(p.name, p.step, True, _trusted(p))
+              for p in props if p.kind is Kind.REACHABLE and p.step]
     want_deadlock = [p.name for p in props if p.kind is Kind.DEADLOCK]
     open_count = sum(1 for _, k, _ in preds if k != 2) + len(edges) + len(want_deadlock)
     terminal = model.terminal
@@ -192,15 +216,19 @@ def explore(model: Any, props: list[Property], caps: Any, keep_graph: bool,
         if kind == 1:
             if idx < 0:
                 reads, r = probe(terminal, s)
-            else:
+            elif trusted[idx]:
                 reads, r = probe(preds[idx][2], s)
+            else:
+                return None, bool(preds[idx][2](s))
             return reads, bool(r)
         if kind == 2:
             e, lid = divmod(idx, nl)
-            _, pred, want = edges[e]
+            _, pred, want, trust = edges[e]
             t = decode(tb)  # type: ignore[arg-type]
-            ps, pt = _Reads(s, fset), _Reads(t, fset)
             lbl = step_label[lid]
+            if not trust:
+                return None, pred(s, lbl, t) == want
+            ps, pt = _Reads(s, fset), _Reads(t, fset)
             try:
                 r = pred(ps, lbl, pt) == want
             except MemoUnsafe:
@@ -250,7 +278,7 @@ def explore(model: Any, props: list[Property], caps: Any, keep_graph: bool,
     r = _core.search(
         nf, nl, bytes(1 if actions[ai].environment else 0 for ai, _ in labels),
         [encode(s) for s in inits], bytes(k for _, k, _ in preds), tuple(unless),
-        bytes(1 if want else 0 for _, _, want in edges), miss, tick,
+        bytes(1 if want else 0 for _, _, want, _ in edges), miss, tick,
         -1 if caps.max_states is None else caps.max_states,
         -1 if caps.max_depth is None else caps.max_depth,
         stop_when_resolved and bool(props) and not keep_graph, keep_graph,

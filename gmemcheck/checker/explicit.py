@@ -419,7 +419,7 @@ def explore(
         raise ValueError(f"workers must be at least 1, got {workers}")
     caps = caps or Caps()
     props = list(properties)
-    if accel.usable(model, hash_compaction, workers, pack):
+    if accel.usable(model, hash_compaction, workers, pack, props):
         return accel.explore(model, props, caps, keep_graph, progress, progress_every,
                              stop_when_resolved)
     actions: Sequence[Action] = model.actions

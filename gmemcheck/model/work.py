@@ -182,6 +182,7 @@ class _Reads:
 
     __iter__ = __len__ = __getitem__ = __eq__ = __ne__ = __hash__ = __bool__ = _refuse
     __lt__ = __le__ = __gt__ = __ge__ = __contains__ = __reduce__ = _refuse
+    __repr__ = __str__ = __format__ = _refuse
 
 
 def fields_of(cls: type) -> frozenset[str] | None:
