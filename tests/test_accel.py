@@ -183,3 +183,22 @@ def test_a_property_with_both_a_state_and_a_step_predicate_stays_in_python():
     m = build(load_preset("tdx-huge"))
     assert not accel.usable(m, False, 1, True, [both_kinds])
     assert explore(m, [both_kinds]).loop == "python"
+
+
+@pytest.mark.parametrize("preset", ["hugetlb", "rfc-thp", "hugetlb-rfc-v2"])
+def test_the_recoverable_closure_in_c_is_the_python_one(monkeypatch, preset):
+    from gmemcheck.checker import liveness
+    from gmemcheck.checker.run import verdicts_from_exploration
+
+    m = build(load_preset(preset))
+    props = [p for p in properties.for_model(m) if p.kind is Kind.RECOVERABLE]
+    assert props
+    e = explore(m, props, keep_graph=True)
+    c = verdicts_from_exploration(e, props)
+    monkeypatch.setattr(liveness, "_core", None)
+    py = verdicts_from_exploration(e, props)
+    got = [(v.result, v.bound, v.trace and [(s.action, s.args) for s in v.trace.steps])
+           for v in c]
+    assert got == [(v.result, v.bound, v.trace and [(s.action, s.args) for s in v.trace.steps])
+                   for v in py]
+    assert got[0][0].value == load_preset(preset).expect_verdicts["huge-backing-recoverable"]

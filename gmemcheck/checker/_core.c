@@ -797,8 +797,70 @@ out:
     return result;
 }
 
+/* reach_back(off, dst, lab, keep, good): liveness.py:check_recoverable's closure. off
+ * (int32, n + 1), dst (int32) and lab (uint16 or int32) are the state graph in CSR
+ * form, keep one byte per label (0: the edge is left out), good one byte per state
+ * (writable). Marks good every state with a path of kept edges to a good state: a
+ * breadth-first search of the reverse graph from the good states. */
+static PyObject *reach_back(PyObject *self, PyObject *args) {
+    Py_buffer off, dst, lab, keep, good;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*w*", &off, &dst, &lab, &keep, &good)) return NULL;
+    PyObject *result = NULL;
+    int32_t *rstart = NULL, *fill = NULL, *rsrc = NULL, *queue = NULL;
+    size_t n = (size_t)good.len, ne = (size_t)dst.len / 4;
+    int lw = lab.itemsize == 2 ? 2 : 4;
+    if (off.itemsize != 4 || dst.itemsize != 4 || (lab.itemsize != 2 && lab.itemsize != 4)
+        || (size_t)off.len != (n + 1) * 4 || (size_t)lab.len != ne * (size_t)lw) {
+        PyErr_SetString(PyExc_ValueError, "reach_back: the graph's columns do not agree");
+        goto done;
+    }
+    const int32_t *o = off.buf, *d = dst.buf;
+    const uint8_t *k = keep.buf;
+    uint8_t *g = good.buf;
+    size_t nl = (size_t)keep.len;
+#define LAB(E) ((size_t)(lw == 2 ? ((const uint16_t *)lab.buf)[E] : (uint32_t)((const int32_t *)lab.buf)[E]))
+    rstart = calloc(n + 1, 4);
+    fill = malloc((n ? n : 1) * 4);
+    queue = malloc((n ? n : 1) * 4);
+    if (!rstart || !fill || !queue) { PyErr_NoMemory(); goto done; }
+    for (size_t e = 0; e < ne; e++) {
+        size_t l = LAB(e), v = (size_t)d[e];
+        if (l >= nl || v >= n) { PyErr_SetString(PyExc_ValueError, "reach_back: edge out of range"); goto done; }
+        if (k[l]) rstart[v + 1]++;
+    }
+    for (size_t i = 0; i < n; i++) rstart[i + 1] += rstart[i];
+    rsrc = malloc(((size_t)rstart[n] ? (size_t)rstart[n] : 1) * 4);
+    if (!rsrc) { PyErr_NoMemory(); goto done; }
+    memcpy(fill, rstart, n * 4);
+    for (size_t u = 0; u < n; u++) {
+        for (int32_t e = o[u]; e < o[u + 1]; e++) {
+            if (k[LAB((size_t)e)]) rsrc[fill[d[e]]++] = (int32_t)u;
+        }
+    }
+    size_t head = 0, tail = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (g[i]) queue[tail++] = (int32_t)i;
+    }
+    while (head < tail) {
+        int32_t v = queue[head++];
+        for (int32_t j = rstart[v]; j < rstart[v + 1]; j++) {
+            int32_t u = rsrc[j];
+            if (!g[u]) { g[u] = 1; queue[tail++] = u; }
+        }
+    }
+#undef LAB
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    free(rstart); free(fill); free(rsrc); free(queue);
+    PyBuffer_Release(&off); PyBuffer_Release(&dst); PyBuffer_Release(&lab);
+    PyBuffer_Release(&keep); PyBuffer_Release(&good);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"search", search, METH_VARARGS, "Breadth-first search over read-set memos (see accel.py)."},
+    {"reach_back", reach_back, METH_VARARGS, "The reverse closure of check_recoverable."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -29,6 +29,7 @@ from array import array
 from collections import deque
 from collections.abc import Sequence
 
+from .accel import _core
 from .core import Kind, Property, Result, Trace, Verdict
 from .explicit import Exploration
 
@@ -309,6 +310,19 @@ def check_recoverable(exp: Exploration, prop: Property, engine: str = "bfs") -> 
     n = len(exp.states)
     avoid_actions = {i for i, a in enumerate(exp.model.actions) if a.name in prop.avoid}
     keep = bytearray(0 if ai in avoid_actions else 1 for ai, _ in exp.labels)
+    good = bytearray(exp.mark(prop.name, "goal", prop.predicate))
+    if _core is not None and len(off) == n + 1:
+        # the same closure in C (checker/_core.c:reach_back): at four pages per huge
+        # folio the graph has hundreds of millions of edges
+        _core.reach_back(off, dst, lab, bytes(keep), good)
+    else:
+        _reach_back(off, dst, lab, keep, good, n)
+    return _recoverable_verdict(exp, prop, engine, good, off, dst, n)
+
+
+def _reach_back(off: Sequence[int], dst: Sequence[int], lab: Sequence[int], keep: bytearray,
+                good: bytearray, n: int) -> None:
+    """Marks good every state with a path of kept edges to a good state."""
     # The reverse graph (without avoided steps) in CSR form: count, prefix-sum, fill.
     rcount = array("i", bytes(4 * (n + 1)))
     src = array("i")
@@ -325,7 +339,6 @@ def check_recoverable(exp: Exploration, prop: Property, engine: str = "bfs") -> 
         if keep[lab[e]]:
             rsrc[fill[v]] = src[e]
             fill[v] += 1
-    good = bytearray(exp.mark(prop.name, "goal", prop.predicate))
     dq = deque(i for i in range(n) if good[i])
     while dq:
         v = dq.popleft()
@@ -334,13 +347,22 @@ def check_recoverable(exp: Exploration, prop: Property, engine: str = "bfs") -> 
             if not good[u]:
                 good[u] = 1
                 dq.append(u)
+
+
+def _recoverable_verdict(exp: Exploration, prop: Property, engine: str, good: bytearray,
+                         off: Sequence[int], dst: Sequence[int], n: int) -> Verdict:
     bound = "exhaustive" if exp.complete else (exp.cap or "partial")
     # ids are in BFS order, so the first bad id has a shortest path. A state on the
     # frontier of a capped search may still recover through unexplored states. A
     # terminal state (the host oopsed) has no future to judge: safety properties
     # report how it was reached.
-    bad = next((i for i in range(exp.expanded) if not good[i] and i not in exp.terminal),
-               None)
+    bad = None
+    i = good.find(0)
+    while 0 <= i < exp.expanded:
+        if i not in exp.terminal:
+            bad = i
+            break
+        i = good.find(0, i + 1)
     if bad is None:
         result = Result.HOLDS if exp.complete else Result.HOLDS_BOUNDED
         return Verdict(prop.name, prop.kind, result, engine, bound, stats={"states": n})
