@@ -821,8 +821,7 @@ static PyObject *reach_back(PyObject *self, PyObject *args) {
 #define LAB(E) ((size_t)(lw == 2 ? ((const uint16_t *)lab.buf)[E] : (uint32_t)((const int32_t *)lab.buf)[E]))
     rstart = calloc(n + 1, 4);
     fill = malloc((n ? n : 1) * 4);
-    queue = malloc((n ? n : 1) * 4);
-    if (!rstart || !fill || !queue) { PyErr_NoMemory(); goto done; }
+    if (!rstart || !fill) { PyErr_NoMemory(); goto done; }
     for (size_t e = 0; e < ne; e++) {
         size_t l = LAB(e), v = (size_t)d[e];
         if (l >= nl || v >= n) { PyErr_SetString(PyExc_ValueError, "reach_back: edge out of range"); goto done; }
@@ -837,6 +836,10 @@ static PyObject *reach_back(PyObject *self, PyObject *args) {
             if (k[LAB((size_t)e)]) rsrc[fill[d[e]]++] = (int32_t)u;
         }
     }
+    free(fill); /* done with: its memory serves as the queue */
+    fill = NULL;
+    queue = malloc((n ? n : 1) * 4);
+    if (!queue) { PyErr_NoMemory(); goto done; }
     size_t head = 0, tail = 0;
     for (size_t i = 0; i < n; i++) {
         if (g[i]) queue[tail++] = (int32_t)i;
