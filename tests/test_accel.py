@@ -202,3 +202,14 @@ def test_the_recoverable_closure_in_c_is_the_python_one(monkeypatch, preset):
     assert got == [(v.result, v.bound, v.trace and [(s.action, s.args) for s in v.trace.steps])
                    for v in py]
     assert got[0][0].value == load_preset(preset).expect_verdicts["huge-backing-recoverable"]
+
+
+@pytest.mark.parametrize("wide_at", [1, 3, 12])
+def test_codes_widened_to_four_bytes_mid_search_explore_alike(monkeypatch, wide_at):
+    # the C loop stores two bytes a code until a field has 65,536 values; here the
+    # switch comes with the first new value of a field (1), the third (3) or the 12th of
+    # the one field that has 16 (12)
+    monkeypatch.setattr(accel, "WIDE_AT", wide_at)
+    c, p = both("hugetlb", keep_graph=True)
+    assert c.states._codes.format == "I"
+    assert_same(c, p)

@@ -279,6 +279,7 @@ typedef struct {
     long scratch;                 /* offset of an answer kept by no memo (reused), or -1 */
     /* states: F codes each, uint16 while every code fits (wide = 0), then uint32 */
     int wide;
+    long wide_at; /* the first code that needs four bytes: 65536 (less in a test) */
     Vec codes, parent, via, depth; /* F codes per state; int32 x3 */
     uint64_t *slots;               /* the state's hash << 32 | sid + 1; 0 free */
     size_t nslots;
@@ -365,7 +366,7 @@ static int ask(Search *S, Memo *m, int kind, int idx, const uint32_t *s, const u
                     Py_DECREF(r);
                     return -1;
                 }
-                if (i % 2 && v > 0xFFFF && !S->wide && widen(S) < 0) { Py_DECREF(seq); Py_DECREF(r); return -1; }
+                if (i % 2 && v >= S->wide_at && !S->wide && widen(S) < 0) { Py_DECREF(seq); Py_DECREF(r); return -1; }
                 if (vec_i32(&S->writes, (int32_t)v) < 0) { Py_DECREF(seq); Py_DECREF(r); return -1; }
             }
             Py_DECREF(seq);
@@ -533,9 +534,11 @@ static PyObject *search(PyObject *self, PyObject *args) {
     PyObject *inits, *punless, *miss, *tick;
     long long max_states, max_depth, memo_cap;
     int can_stop, keep_graph, ndeadlock, open_count;
-    if (!PyArg_ParseTuple(args, "iiy*O!y*O!y*OOLLppiLi", &F, &L, &env, &PyList_Type, &inits,
+    long wide_at = 65536;
+    if (!PyArg_ParseTuple(args, "iiy*O!y*O!y*OOLLppiLi|l", &F, &L, &env, &PyList_Type, &inits,
                           &pkinds, &PyTuple_Type, &punless, &ewant, &miss, &tick, &max_states,
-                          &max_depth, &can_stop, &keep_graph, &ndeadlock, &memo_cap, &open_count))
+                          &max_depth, &can_stop, &keep_graph, &ndeadlock, &memo_cap, &open_count,
+                          &wide_at))
         return NULL;
     PyObject *result = NULL, *initial = NULL;
     Search S;
@@ -550,6 +553,7 @@ static PyObject *search(PyObject *self, PyObject *args) {
     S.c.cap = (size_t)memo_cap;
     S.c.key = malloc((size_t)F * 8);
     S.scratch = -1;
+    S.wide_at = wide_at < 1 || wide_at > 65536 ? 65536 : wide_at;
     const uint8_t *envp = env.buf, *pk = pkinds.buf;
     int P = S.P, E = S.E;
     int *unless = NULL;
@@ -635,7 +639,7 @@ static PyObject *search(PyObject *self, PyObject *args) {
         }
         memcpy(t, PyBytes_AS_STRING(b), (size_t)F * 4);
         for (int i = 0; i < F; i++) {
-            if (t[i] > 0xFFFF && !S.wide && widen(&S) < 0) goto out;
+            if (t[i] >= (uint32_t)S.wide_at && !S.wide && widen(&S) < 0) goto out;
         }
         uint32_t h = hash_state(t, F);
         size_t slot;

@@ -40,6 +40,9 @@ ENABLED = os.environ.get("GMEMCHECK_ACCEL", "1") != "0"
 # Memo entries the C side may keep (labels, predicates and step predicates together):
 # beyond this, answers are asked of Python again. An entry costs 8 to 100 bytes.
 MEMO_CAP = 20_000_000
+# Codes are stored in two bytes until one reaches this (then every state takes four):
+# 65536; a test lowers it to run the widening on a small model.
+WIDE_AT = 65_536
 
 
 def available() -> bool:
@@ -282,7 +285,7 @@ def explore(model: Any, props: list[Property], caps: Any, keep_graph: bool,
         -1 if caps.max_states is None else caps.max_states,
         -1 if caps.max_depth is None else caps.max_depth,
         stop_when_resolved and bool(props) and not keep_graph, keep_graph,
-        len(want_deadlock), MEMO_CAP, open_count)
+        len(want_deadlock), MEMO_CAP, open_count, WIDE_AT)
     seconds = time.perf_counter() - t0
     cap = {0: None, 1: f"states<={caps.max_states}", 2: f"depth<={caps.max_depth}",
            3: f"time<={caps.max_seconds:g}s" if caps.max_seconds else None}[r["cap"]]
