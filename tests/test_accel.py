@@ -185,8 +185,11 @@ def test_a_property_with_both_a_state_and_a_step_predicate_stays_in_python():
     assert explore(m, [both_kinds]).loop == "python"
 
 
+@pytest.mark.parametrize("sweeps", [1000, 1, 0])
 @pytest.mark.parametrize("preset", ["hugetlb", "rfc-thp", "hugetlb-rfc-v2"])
-def test_the_recoverable_closure_in_c_is_the_python_one(monkeypatch, preset):
+def test_the_recoverable_closure_in_c_is_the_python_one(monkeypatch, preset, sweeps):
+    # sweeps until they settle; one sweep then the reverse search; the reverse
+    # search alone
     from gmemcheck.checker import liveness
     from gmemcheck.checker.run import verdicts_from_exploration
 
@@ -194,6 +197,7 @@ def test_the_recoverable_closure_in_c_is_the_python_one(monkeypatch, preset):
     props = [p for p in properties.for_model(m) if p.kind is Kind.RECOVERABLE]
     assert props
     e = explore(m, props, keep_graph=True)
+    monkeypatch.setattr(liveness, "REACH_SWEEPS", sweeps)
     c = verdicts_from_exploration(e, props)
     monkeypatch.setattr(liveness, "_core", None)
     py = verdicts_from_exploration(e, props)

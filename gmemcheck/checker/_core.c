@@ -119,6 +119,12 @@ static int vec_u8(Vec *v, uint8_t x) {
     return 0;
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(P) __builtin_prefetch((P))
+#else
+#define PREFETCH(P) ((void)0)
+#endif
+
 static inline uint64_t mix(uint64_t h, uint32_t c) {
     h = (h ^ c) * 0x9E3779B97F4A7C15ULL;
     return h ^ (h >> 29);
@@ -562,6 +568,9 @@ static PyObject *search(PyObject *self, PyObject *args) {
     Vec *cols = NULL;
     Vec off = {0}, edst = {0}, elab = {0}, terminal = {0};
     uint32_t *t = NULL, *cur = NULL; /* the successor and the state expanded, uint32 */
+    uint32_t *succ = NULL, *sh = NULL;  /* the successors of one state, their hashes */
+    int *slid = NULL;                   /* and their labels */
+    uint32_t *t0 = NULL;                /* t's own buffer (t points into succ below) */
     char *tp = NULL;                  /* the successor in its stored form */
     long long *fired = NULL;
     int seq = 0;
@@ -584,12 +593,16 @@ static PyObject *search(PyObject *self, PyObject *args) {
     hit_seq = malloc(((size_t)P + E + 1) * 4);
     done = calloc((size_t)P + E + 1, 1);
     cols = calloc((size_t)P + 1, sizeof(Vec));
-    t = malloc((size_t)F * 4);
+    t = t0 = malloc((size_t)F * 4);
+    succ = malloc((size_t)(L ? L : 1) * F * 4);
+    sh = malloc((size_t)(L ? L : 1) * 4);
+    slid = malloc((size_t)(L ? L : 1) * sizeof(int));
     cur = malloc((size_t)F * 4);
     tp = malloc((size_t)F * 4);
     fired = calloc((size_t)(L ? L : 1), sizeof(long long));
     if (!S.labels || !S.preds || !S.edges || !unless || !hit_sid || !hit_src || !hit_lid
-        || !hit_seq || !done || !cols || !t || !cur || !tp || !fired || !S.c.key) {
+        || !hit_seq || !done || !cols || !t || !cur || !tp || !fired || !S.c.key || !succ
+        || !sh || !slid) {
         PyErr_NoMemory();
         goto out;
     }
@@ -678,19 +691,34 @@ static PyObject *search(PyObject *self, PyObject *args) {
             continue;
         }
         if (max_depth >= 0 && d >= max_depth) { cap_kind = 2; break; }
-        int progress = 0;
+        int progress = 0, ns = 0;
+        /* The successors of every enabled label first (their answers do not depend
+         * on what is interned), with the state table's slots fetched ahead: the
+         * probes are random reads of a table of gigabytes at four pages. Then each
+         * is interned and checked in label order, as the Python loop does. */
         for (int lid = 0; lid < L; lid++) {
             int32_t w;
-            if (answer(&S, &S.labels[lid], 0, lid, cur, NULL, &w) < 0) {
-                                goto out;
-            }
+            if (answer(&S, &S.labels[lid], 0, lid, cur, NULL, &w) < 0) goto out;
             if (w < 0) continue;
             if (!envp[lid]) progress = 1;
-            memcpy(t, cur, (size_t)F * 4);
+            uint32_t *tk = succ + (size_t)ns * F;
+            memcpy(tk, cur, (size_t)F * 4);
             const int32_t *wp = (const int32_t *)S.writes.p + w;
-            for (int q = 0; q < wp[0]; q++) t[wp[1 + 2 * q]] = (uint32_t)wp[2 + 2 * q];
+            for (int q = 0; q < wp[0]; q++) tk[wp[1 + 2 * q]] = (uint32_t)wp[2 + 2 * q];
+            sh[ns] = hash_state(tk, F);
+            slid[ns] = lid;
+            PREFETCH(&S.slots[sh[ns] & (S.nslots - 1)]);
+            ns++;
+        }
+        for (int k = 0; k < ns; k++) { /* the stored state a slot names, fetched ahead */
+            uint64_t v = S.slots[sh[k] & (S.nslots - 1)];
+            if (v && (uint32_t)(v >> 32) == sh[k]) PREFETCH(state_at(&S, (size_t)(uint32_t)v - 1));
+        }
+        for (int k = 0; k < ns; k++) {
+            const int lid = slid[k];
+            t = succ + (size_t)k * F;
             fired[lid]++;
-            uint32_t h = hash_state(t, F);
+            uint32_t h = sh[k];
             size_t slot;
             pack_state(&S, t, tp);
             long tid = find_state(&S, tp, h, &slot);
@@ -722,7 +750,9 @@ static PyObject *search(PyObject *self, PyObject *args) {
                 goto out;
             }
             if (keep_graph && (vec_i32(&edst, (int32_t)tid) < 0
-                               || (L <= 0xFFFF ? vec_u16(&elab, (uint16_t)lid) : vec_i32(&elab, lid)) < 0)) {
+                               || (L <= 0xFF ? vec_u8(&elab, (uint8_t)lid)
+                                   : L <= 0xFFFF ? vec_u16(&elab, (uint16_t)lid)
+                                                 : vec_i32(&elab, lid)) < 0)) {
                                 goto out;
             }
         }
@@ -778,7 +808,7 @@ static PyObject *search(PyObject *self, PyObject *args) {
             "off", o, "edst", ed, "elab", el, "hits", hits, "fired", firedl, "cols", colsl,
             "initial", initial, "deadlock", deadlock_sid, (long)deadlock_seq,
             "memo_entries", (Py_ssize_t)entries, "wide", S.wide, "elab_format",
-            L <= 0xFFFF ? "H" : "i");
+            L <= 0xFF ? "B" : L <= 0xFFFF ? "H" : "i");
         initial = NULL; /* the result holds it (or Py_BuildValue released it) */
     }
 
@@ -796,24 +826,32 @@ out:
     free(S.depth.p); free(S.slots);
     if (cols) for (int p = 0; p <= P; p++) free(cols[p].p);
     free(cols); free(unless); free(hit_sid); free(hit_src); free(hit_lid); free(hit_seq);
-    free(done); free(t); free(cur); free(tp); free(fired); free(S.c.key);
+    free(done); free(t0); free(cur); free(tp); free(fired); free(S.c.key);
+    free(succ); free(sh); free(slid);
     free(off.p); free(edst.p); free(elab.p); free(terminal.p);
     return result;
 }
 
-/* reach_back(off, dst, lab, keep, good): liveness.py:check_recoverable's closure. off
- * (int32, n + 1), dst (int32) and lab (uint16 or int32) are the state graph in CSR
+/* reach_back(off, dst, lab, keep, good[, sweeps]): liveness.py:check_recoverable's closure. off
+ * (int32, n + 1), dst (int32) and lab (uint8, uint16 or int32) are the state graph in CSR
  * form, keep one byte per label (0: the edge is left out), good one byte per state
- * (writable). Marks good every state with a path of kept edges to a good state: a
- * breadth-first search of the reverse graph from the good states. */
+ * (writable). Marks good every state with a path of kept edges to a good state.
+ * First by sweeps over the states from the last id down, each marking a state with a
+ * kept edge to a good one, until a sweep changes nothing (no memory beyond the graph:
+ * breadth-first ids make most edges point up, so a few sweeps settle it); after
+ * REACH_SWEEPS sweeps that still change something, by a breadth-first search of the
+ * reverse graph (4 bytes an edge more). Either way the least fixpoint. */
+#define REACH_SWEEPS 24
 static PyObject *reach_back(PyObject *self, PyObject *args) {
     Py_buffer off, dst, lab, keep, good;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*w*", &off, &dst, &lab, &keep, &good)) return NULL;
+    int sweeps = REACH_SWEEPS;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*w*|i", &off, &dst, &lab, &keep, &good, &sweeps))
+        return NULL;
     PyObject *result = NULL;
     int32_t *rstart = NULL, *fill = NULL, *rsrc = NULL, *queue = NULL;
     size_t n = (size_t)good.len, ne = (size_t)dst.len / 4;
-    int lw = lab.itemsize == 2 ? 2 : 4;
-    if (off.itemsize != 4 || dst.itemsize != 4 || (lab.itemsize != 2 && lab.itemsize != 4)
+    int lw = (int)lab.itemsize;
+    if (off.itemsize != 4 || dst.itemsize != 4 || (lw != 1 && lw != 2 && lw != 4)
         || (size_t)off.len != (n + 1) * 4 || (size_t)lab.len != ne * (size_t)lw) {
         PyErr_SetString(PyExc_ValueError, "reach_back: the graph's columns do not agree");
         goto done;
@@ -822,14 +860,30 @@ static PyObject *reach_back(PyObject *self, PyObject *args) {
     const uint8_t *k = keep.buf;
     uint8_t *g = good.buf;
     size_t nl = (size_t)keep.len;
-#define LAB(E) ((size_t)(lw == 2 ? ((const uint16_t *)lab.buf)[E] : (uint32_t)((const int32_t *)lab.buf)[E]))
+#define LAB(E) ((size_t)(lw == 1 ? ((const uint8_t *)lab.buf)[E] \
+                        : lw == 2 ? ((const uint16_t *)lab.buf)[E] \
+                                  : (uint32_t)((const int32_t *)lab.buf)[E]))
+    for (size_t e = 0; e < ne; e++) {
+        if (LAB(e) >= nl || (size_t)d[e] >= n) {
+            PyErr_SetString(PyExc_ValueError, "reach_back: edge out of range");
+            goto done;
+        }
+    }
+    for (int sweep = 0; sweep < sweeps; sweep++) {
+        int changed = 0;
+        for (size_t u = n; u-- > 0;) {
+            if (g[u]) continue;
+            for (int32_t e = o[u]; e < o[u + 1]; e++) {
+                if (k[LAB((size_t)e)] && g[d[e]]) { g[u] = 1; changed = 1; break; }
+            }
+        }
+        if (!changed) goto settled;
+    }
     rstart = calloc(n + 1, 4);
     fill = malloc((n ? n : 1) * 4);
     if (!rstart || !fill) { PyErr_NoMemory(); goto done; }
     for (size_t e = 0; e < ne; e++) {
-        size_t l = LAB(e), v = (size_t)d[e];
-        if (l >= nl || v >= n) { PyErr_SetString(PyExc_ValueError, "reach_back: edge out of range"); goto done; }
-        if (k[l]) rstart[v + 1]++;
+        if (k[LAB(e)]) rstart[(size_t)d[e] + 1]++;
     }
     for (size_t i = 0; i < n; i++) rstart[i + 1] += rstart[i];
     rsrc = malloc(((size_t)rstart[n] ? (size_t)rstart[n] : 1) * 4);
@@ -855,6 +909,7 @@ static PyObject *reach_back(PyObject *self, PyObject *args) {
             if (!g[u]) { g[u] = 1; queue[tail++] = u; }
         }
     }
+settled:
 #undef LAB
     Py_INCREF(Py_None);
     result = Py_None;

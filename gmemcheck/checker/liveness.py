@@ -33,6 +33,10 @@ from .accel import _core
 from .core import Kind, Property, Result, Trace, Verdict
 from .explicit import Exploration
 
+# The C closure (_core.c:reach_back) sweeps the graph this many times before it builds
+# the reverse graph; a test sets 0 to run the reverse search.
+REACH_SWEEPS = 24
+
 
 def _fair_labels(exp: Exploration, names: tuple[str, ...]) -> list[int]:
     """Label ids under weak fairness: every argument tuple of every named action is a
@@ -314,7 +318,7 @@ def check_recoverable(exp: Exploration, prop: Property, engine: str = "bfs") -> 
     if _core is not None and len(off) == n + 1:
         # the same closure in C (checker/_core.c:reach_back): at four pages per huge
         # folio the graph has hundreds of millions of edges
-        _core.reach_back(off, dst, lab, bytes(keep), good)
+        _core.reach_back(off, dst, lab, bytes(keep), good, REACH_SWEEPS)
     else:
         _reach_back(off, dst, lab, keep, good, n)
     return _recoverable_verdict(exp, prop, engine, good, off, dst, n)
