@@ -28,7 +28,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..model.work import MemoUnsafe, Work, _Reads
+from ..model.work import Work, recorded
 from .core import Kind, Property
 
 try:
@@ -192,27 +192,15 @@ def explore(model: Any, props: list[Property], caps: Any, keep_graph: bool,
     nl = len(labels)
     step_label = [(names[ai], args) for ai, args in labels]
 
-    def probe(fn: Callable[..., Any], s: Any, *rest: Any) -> tuple[Any, Any]:
-        """``fn(proxy, *rest)`` and the positions read; (None, fn(s, *rest)) where the
-        proxy could not follow."""
-        proxy = _Reads(s, fset)
-        try:
-            r = fn(proxy, *rest)
-        except MemoUnsafe:
-            r = None
-        if proxy._unsafe:
-            return None, fn(s, *rest)
-        return tuple(pos[f] for f in proxy._read), r
-
-    def writes_of(w: Work, s: Any) -> tuple[int, ...]:
-        out: list[int] = []
-        for f, v in w.m.items():
-            i = pos.get(f)
-            if i is None:
-                w.s = s
-                w.done()  # raises the clear error for an unknown field
-            out += (i, enc(i, tuple(v) if type(v) is list else v))
-        return tuple(out)
+    def probe(fn: Callable[..., Any], *states: Any) -> tuple[Any, Any]:
+        """``fn(*states)`` on recording proxies, and the positions read (those of the
+        second state after the first's); (None, fn(*states)) where a proxy could not
+        follow."""
+        got = recorded(fn, fset, *states)
+        if got is None:
+            return None, fn(*states)
+        reads, r = got
+        return tuple(j * nf + pos[f] for j, read in enumerate(reads) for f in read), r
 
     def miss(kind: int, idx: int, sb: bytes, tb: bytes | None) -> tuple[Any, Any]:
         s = decode(sb)
@@ -229,30 +217,28 @@ def explore(model: Any, props: list[Property], caps: Any, keep_graph: bool,
             _, pred, want, trust = edges[e]
             t = decode(tb)  # type: ignore[arg-type]
             lbl = step_label[lid]
+
+            def step(a: Any, b: Any) -> bool:
+                return pred(a, lbl, b) == want
+
             if not trust:
-                return None, pred(s, lbl, t) == want
-            ps, pt = _Reads(s, fset), _Reads(t, fset)
-            try:
-                r = pred(ps, lbl, pt) == want
-            except MemoUnsafe:
-                r = None
-            if ps._unsafe or pt._unsafe:
-                return None, pred(s, lbl, t) == want
-            return (tuple(pos[f] for f in ps._read)
-                    + tuple(nf + pos[f] for f in pt._read)), bool(r)
+                return None, step(s, t)
+            reads, r = probe(step, s, t)
+            return reads, bool(r)
         guard, apply, args, body, k = lab[idx]
         if body is not None:
-            proxy = _Reads(s, fset)
-            w = Work(proxy)
-            try:
-                on = guard(proxy, args)
-                if on:
-                    body(k, w, *args)
-            except MemoUnsafe:
-                pass
-            if not proxy._unsafe:
-                reads = tuple(pos[f] for f in proxy._read)
-                return reads, (writes_of(w, s) if on else None)
+            def run(proxy: Any) -> Work | None:
+                if not guard(proxy, args):
+                    return None
+                w = Work(proxy)
+                body(k, w, *args)
+                return w
+
+            got = recorded(run, fset, s)
+            if got is not None:
+                ((read,), w) = got
+                return tuple(pos[f] for f in read), None if w is None else tuple(
+                    x for i, v in w.writes(pos) for x in (i, enc(i, v)))
         if not guard(s, args):
             return None, None
         t = apply(s, args)

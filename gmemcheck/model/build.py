@@ -219,16 +219,14 @@ class GmemModel:
         if fields is None:
             self._guard_memo = False
             return None
-        proxy = _work._Reads(s, fields)
-        try:
-            r = tuple(lid for lid, (guard, args) in enumerate(self._guards)
-                      if guard(proxy, args))
-        except _work.MemoUnsafe:
-            pass  # the proxy flagged it (and a guard catching it is flagged too)
-        if proxy._unsafe:
+        got = _work.recorded(lambda proxy: tuple(
+            lid for lid, (guard, args) in enumerate(self._guards) if guard(proxy, args)),
+            fields, s)
+        if got is None:
             self._guard_memo = False
             return None
-        self._enabled.put(s, tuple(proxy._read), r, self.k.memo)
+        (read,), r = got
+        self._enabled.put(s, read, r, self.k.memo)
         return r
 
     def terminal(self, s: Any) -> bool:

@@ -130,8 +130,21 @@ class Work:
             for f, v in m.items():
                 vals[pos[f]] = tuple(v) if type(v) is list else v
         except KeyError:
-            raise ValueError(f"a step wrote {f!r}, which is not a field of the state") from None
+            raise _not_a_field(f) from None
         return tuple.__new__(cls, vals)
+
+    def writes(self, pos: dict[str, int]) -> tuple[tuple[int, Any], ...]:
+        """What the step wrote, as (field position, value) pairs in ``pos``'s numbering,
+        lists frozen to tuples as :meth:`done` freezes them (the writes a memo replays)."""
+        try:
+            return tuple((pos[f], tuple(v) if type(v) is list else v)
+                         for f, v in self.m.items())
+        except KeyError as e:
+            raise _not_a_field(e.args[0]) from None
+
+
+def _not_a_field(f: str) -> ValueError:
+    return ValueError(f"a step wrote {f!r}, which is not a field of the state")
 
 
 # ------------------------------------------------------------------ memoized steps
@@ -183,6 +196,23 @@ class _Reads:
     __iter__ = __len__ = __getitem__ = __eq__ = __ne__ = __hash__ = __bool__ = _refuse
     __lt__ = __le__ = __gt__ = __ge__ = __contains__ = __reduce__ = _refuse
     __repr__ = __str__ = __format__ = _refuse
+
+
+def recorded(fn: Callable[..., Any], fields: frozenset[str], *states: Any
+             ) -> tuple[tuple[tuple[str, ...], ...], Any] | None:
+    """``fn(*proxies)``, one recording proxy standing for each of ``states``: the fields
+    read through each (in order of first read) and ``fn``'s answer; None where a proxy
+    could not follow (MemoUnsafe, whether ``fn`` let it through or caught it). The one
+    way the memos (:func:`memoized`, ``GmemModel.enabled_labels``, the C loop's
+    ``checker/accel.py``) learn what a computation read."""
+    proxies = [_Reads(s, fields) for s in states]
+    try:
+        r = fn(*proxies)
+    except MemoUnsafe:
+        r = None  # the proxy flagged it (and code catching it is flagged too)
+    if any(p._unsafe for p in proxies):
+        return None
+    return tuple(tuple(p._read) for p in proxies), r
 
 
 def fields_of(cls: type) -> frozenset[str] | None:
@@ -277,25 +307,20 @@ def memoized(body: Callable[..., None], k: Any, memo: Memo
             if fields is None:
                 on[0] = False
                 return plain(s, a)
-            proxy = _Reads(s, fields)
-            w = Work(proxy)
-            try:
+            def run(proxy: Any) -> Work:
+                w = Work(proxy)
                 body(k, w, *a)
-            except MemoUnsafe:
-                pass  # the proxy flagged it (and a body catching it is flagged too)
-            if proxy._unsafe:
+                return w
+
+            got = recorded(run, fields, s)
+            if got is None:
                 on[0] = False
                 return plain(s, a)
-            pos = _POSITIONS[cls]
-            try:
-                p = tuple((pos[f], tuple(v) if type(v) is list else v)
-                          for f, v in w.m.items())
-            except KeyError:
-                w.s = s
-                return w.done()  # raises the clear error for an unknown field
+            (read,), w = got
+            p = w.writes(_POSITIONS[cls])
             if rt is None:
                 rt = tables[ak] = ReadTables()
-            rt.put(s, tuple(proxy._read), p, memo)
+            rt.put(s, read, p, memo)
         if not p:
             return s
         vals = list(s)
