@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..model.work import Work, recorded
-from .core import Kind, Property
+from .core import Property
 
 try:
     from . import _core
@@ -110,7 +110,7 @@ def explore(model: Any, props: list[Property], caps: Any, keep_graph: bool,
             progress: Callable[[dict[str, Any]], None] | None, progress_every: float,
             stop_when_resolved: bool) -> Any:
     """:func:`gmemcheck.checker.explicit.explore` for a model :func:`usable` accepts."""
-    from .explicit import Exploration, Hit, ModelError, label_table
+    from .explicit import MARK, Exploration, Hit, ModelError, checks_of, label_table
 
     assert _core is not None
     cls = model.state_type
@@ -148,46 +148,13 @@ def explore(model: Any, props: list[Property], caps: Any, keep_graph: bool,
         lab.append((a.guard, a.apply, args, body, getattr(a.apply, "kernel", None)))
 
     keep_graph = keep_graph or any(p.needs_graph for p in props)
-    # the predicates in the Python loop's order: safety, reachable, graph columns
-    preds: list[tuple[str | None, int, Callable[[Any], Any]]] = []  # (name, kind, pred)
-    trusted: list[bool] = []
-    unless: list[int] = []
-    for p in props:
-        if p.kind is Kind.SAFETY and p.predicate:
-            preds.append((p.name, 0, p.predicate))
-            trusted.append(_trusted(p))
-            unless.append(-1)
-    for p in props:
-        if p.kind is Kind.REACHABLE and p.predicate:
-            preds.append((p.name, 1, p.predicate))
-            trusted.append(_trusted(p))
-            unless.append(-1)
-    mark_cols: list[tuple[tuple[str, str], int]] = []
-    for p in props:
-        if p.kind is Kind.LIVENESS:
-            assert p.predicate is not None
-            q = len(preds)
-            preds.append((None, 2, p.predicate))
-            trusted.append(_trusted(p))
-            unless.append(-1)
-            mark_cols.append(((p.name, "q"), q))
-            if p.trigger is not None:
-                preds.append((None, 2, p.trigger))
-                trusted.append(_trusted(p))
-                unless.append(q)
-                mark_cols.append(((p.name, "trigger"), q + 1))
-        elif p.kind is Kind.RECOVERABLE:
-            assert p.predicate is not None
-            mark_cols.append(((p.name, "goal"), len(preds)))
-            preds.append((None, 2, p.predicate))
-            trusted.append(_trusted(p))
-            unless.append(-1)
-    edges = [(p.name, p.step, False, _trusted(p))
-             for p in props if p.kind is Kind.SAFETY and p.step]
-    edges += [(p.name, p.step, True, _trusted(p))
-              for p in props if p.kind is Kind.REACHABLE and p.step]
-    want_deadlock = [p.name for p in props if p.kind is Kind.DEADLOCK]
-    open_count = sum(1 for _, k, _ in preds if k != 2) + len(edges) + len(want_deadlock)
+    # the predicates in the order of every loop (explicit.py:checks_of)
+    checks = checks_of(props)
+    preds = checks.state
+    trusted = [_trusted(p) for p, _, _, _ in preds]
+    edges = [(p.name, pred, want, _trusted(p)) for p, pred, want in checks.edges]
+    want_deadlock = checks.deadlock
+    open_count = sum(1 for _, k, _, _ in preds if k != MARK) + len(edges) + len(want_deadlock)
     terminal = model.terminal
     nl = len(labels)
     step_label = [(names[ai], args) for ai, args in labels]
@@ -266,7 +233,8 @@ def explore(model: Any, props: list[Property], caps: Any, keep_graph: bool,
         raise ModelError(f"model {model.name} has no initial state")
     r = _core.search(
         nf, nl, bytes(1 if actions[ai].environment else 0 for ai, _ in labels),
-        [encode(s) for s in inits], bytes(k for _, k, _ in preds), tuple(unless),
+        [encode(s) for s in inits], bytes(k for _, k, _, _ in preds),
+        tuple(unless for _, _, _, unless in preds),
         bytes(1 if want else 0 for _, _, want, _ in edges), miss, tick,
         -1 if caps.max_states is None else caps.max_states,
         -1 if caps.max_depth is None else caps.max_depth,
@@ -286,16 +254,14 @@ def explore(model: Any, props: list[Property], caps: Any, keep_graph: bool,
             for name in want_deadlock:
                 hits[name] = Hit(sid)
         elif p < len(preds):
-            name = preds[p][0]
-            assert name is not None
-            hits[name] = Hit(sid)
+            hits[preds[p][0].name] = Hit(sid)
         else:
             hits[edges[p - len(preds)][0]] = Hit(sid, (src, lid))
     n, head = r["n"], r["head"]
     csr = None
     if keep_graph:
         csr = (_column(r["off"]), _column(r["edst"]), _column(r["elab"], r["elab_format"]))
-    marks = {key: r["cols"][q] for key, q in mark_cols}
+    marks = {key: r["cols"][q] for key, q in checks.marks}
     fired = r["fired"]
     return Exploration(
         model=model, labels=labels,

@@ -319,6 +319,51 @@ def fingerprint(s: State) -> int:
         return hash(pickle.dumps(s, 4))
 
 
+SAFE, REACH, MARK = 0, 1, 2  # kinds of state predicate in a Checks table
+
+
+@dataclass
+class Checks:
+    """What a search evaluates, in the order every loop evaluates it (the Python loop,
+    its workers, the C loop of accel.py). ``state``: the state predicates, as (property,
+    kind, predicate, unless): safety ones (SAFE, a hit where false), then reachable ones
+    (REACH, a hit where true), then the columns of the graph properties (MARK, kept per
+    state; ``unless`` is the index of the column whose true answer makes this one 0,
+    else -1). ``marks``: each column's key and index in ``state``. ``edges``: the step
+    predicates as (property, predicate, the answer that is a hit). ``deadlock``: the
+    names of the deadlock properties."""
+
+    state: list[tuple[Property, int, Callable[[State], Any], int]]
+    marks: list[tuple[tuple[str, str], int]]
+    edges: list[tuple[Property, Callable[..., Any], bool]]
+    deadlock: list[str]
+
+
+def checks_of(props: Sequence[Property]) -> Checks:
+    state: list[tuple[Property, int, Callable[[State], Any], int]] = [
+        (p, SAFE, p.predicate, -1) for p in props if p.kind is Kind.SAFETY and p.predicate]
+    state += [(p, REACH, p.predicate, -1) for p in props
+              if p.kind is Kind.REACHABLE and p.predicate]
+    marks: list[tuple[tuple[str, str], int]] = []
+    for p in props:
+        if p.kind is Kind.LIVENESS:
+            assert p.predicate is not None
+            q = len(state)
+            marks.append(((p.name, "q"), q))
+            state.append((p, MARK, p.predicate, -1))
+            if p.trigger is not None:
+                # The trigger only matters where q fails (a "p and not q" source).
+                marks.append(((p.name, "trigger"), len(state)))
+                state.append((p, MARK, p.trigger, q))
+        elif p.kind is Kind.RECOVERABLE:
+            assert p.predicate is not None
+            marks.append(((p.name, "goal"), len(state)))
+            state.append((p, MARK, p.predicate, -1))
+    edges = [(p, p.step, False) for p in props if p.kind is Kind.SAFETY and p.step]
+    edges += [(p, p.step, True) for p in props if p.kind is Kind.REACHABLE and p.step]
+    return Checks(state, marks, edges, [p.name for p in props if p.kind is Kind.DEADLOCK])
+
+
 def label_table(model: Any) -> list[tuple[int, Args]]:
     return [(ai, args) for ai, a in enumerate(model.actions) for args in a.domain]
 
@@ -430,34 +475,20 @@ def explore(
         table.append((lid, a.guard, a.apply, args, a.environment))
     names = [a.name for a in actions]
 
-    state_preds = [(p.name, p.predicate) for p in props if p.kind is Kind.SAFETY and p.predicate]
-    step_preds = [(p.name, p.step) for p in props if p.kind is Kind.SAFETY and p.step]
-    reach_preds = [(p.name, p.predicate) for p in props
-                   if p.kind is Kind.REACHABLE and p.predicate]
-    reach_steps = [(p.name, p.step) for p in props if p.kind is Kind.REACHABLE and p.step]
-    want_deadlock = [p.name for p in props if p.kind is Kind.DEADLOCK]
+    checks = checks_of(props)
+    state_preds = [(p.name, q) for p, k, q, _ in checks.state if k == SAFE]
+    reach_preds = [(p.name, q) for p, k, q, _ in checks.state if k == REACH]
+    want_deadlock = checks.deadlock
     hits: dict[str, Hit] = {}
-    open_count = (len(state_preds) + len(step_preds) + len(reach_preds) + len(reach_steps)
-                  + len(want_deadlock))
-    edge_preds = [(name, pred, False) for name, pred in step_preds] + [
-        (name, pred, True) for name, pred in reach_steps]
+    open_count = len(state_preds) + len(reach_preds) + len(checks.edges) + len(want_deadlock)
+    edge_preds = [(p.name, pred, want) for p, pred, want in checks.edges]
     keep_graph = keep_graph or any(p.needs_graph for p in props)
     # Predicates of graph properties, one byte column each, filled as states are found.
-    marks: dict[tuple[str, str], bytearray] = {}
-    mark_preds: list[tuple[bytearray, Callable[[State], bool], bytearray | None]] = []
-    for p in props:
-        if p.kind is Kind.LIVENESS:
-            assert p.predicate is not None
-            q_col = marks[(p.name, "q")] = bytearray()
-            mark_preds.append((q_col, p.predicate, None))
-            if p.trigger is not None:
-                # The trigger only matters where q fails (a "p and not q" source).
-                marks[(p.name, "trigger")] = col = bytearray()
-                mark_preds.append((col, p.trigger, q_col))
-        elif p.kind is Kind.RECOVERABLE:
-            assert p.predicate is not None
-            marks[(p.name, "goal")] = col = bytearray()
-            mark_preds.append((col, p.predicate, None))
+    column = {q: bytearray() for _, q in checks.marks}
+    marks: dict[tuple[str, str], bytearray] = {key: column[q] for key, q in checks.marks}
+    mark_preds: list[tuple[bytearray, Callable[[State], bool], bytearray | None]] = [
+        (column[q], pred, column.get(unless)) for q, (_, k, pred, unless)
+        in enumerate(checks.state) if k == MARK]
 
     compact = hash_compaction
     index: dict[Any, int] = {}
@@ -512,12 +543,8 @@ def explore(
     n_safe, n_reach = len(state_preds), len(reach_preds)
     safe_names = [name for name, _ in state_preds]
     reach_names = [name for name, _ in reach_preds]
-    spreds: list[tuple[Callable[[State], bool], int]] = [(q, -1) for _, q in state_preds]
-    spreds += [(q, -1) for _, q in reach_preds]
+    spreds = [(q, unless) for _, _, q, unless in checks.state]
     cols = [col for col, _, _ in mark_preds]
-    for _col, pred, unless in mark_preds:
-        at = next((j for j, c in enumerate(cols) if c is unless), -1)
-        spreds.append((pred, -1 if unless is None else n_safe + n_reach + at))
 
     def check_values(sid: int, vals: bytes) -> None:
         nonlocal open_count
