@@ -68,6 +68,17 @@ def test_plugin_fields_extend_the_state_and_render(isolated):
 
 
 # ---------------------------------------------------------------- example (c)
+def _plugin_model(tmp_path: Path, text: str, name: str = "series.py",
+                  sets: list[str] | None = None) -> tuple:
+    """Plug-in source ``text`` written to ``tmp_path/name`` and loaded; mainline-6.13
+    with ``sets``, and its model built with the plug-ins it uses."""
+    f = tmp_path / name
+    f.write_text(text)
+    plugins.load(f)
+    cfg = apply_overrides(load_preset("mainline-6.13"), sets or [])
+    return cfg, build(cfg, plugins.used_by(cfg.axes))
+
+
 def _check(preset: str, *extra: str, rc: int = 0) -> dict:
     p = cli("check", "--config", f"examples/{preset}.toml", "--format", "json", *extra)
     assert p.returncode == rc, p.stderr
@@ -210,11 +221,7 @@ def test_two_values_replacing_one_step_are_refused_naming_both(tmp_path):
 
 
 def test_a_wrapping_value_composes_with_the_one_it_wraps(tmp_path, isolated):
-    f = tmp_path / "series.py"
-    f.write_text(_two_axes(True))
-    plugins.load(f)
-    cfg = apply_overrides(load_preset("mainline-6.13"), ["series_a=on", "series_b=on"])
-    m = build(cfg, plugins.used_by(cfg.axes))
+    cfg, m = _plugin_model(tmp_path, _two_axes(True), sets=["series_a=on", "series_b=on"])
     (init,) = m.init_states()
     s = init._replace(launched=True)
     (act,) = [a for a in m.actions if a.name == "kvm_gmem_get_pfn"]
@@ -358,14 +365,11 @@ def test_the_leak_twin_agrees_and_the_design_gets_an_encoding(isolated):
 def test_a_plugin_action_without_a_symbolic_form_stays_inconclusive(isolated, tmp_path):
     from gmemcheck.symbolic.model import NoEncoding, SymModel
 
-    f = tmp_path / "series.py"
-    f.write_text(HEADER + 'add_field("ticks", "scalar", domain=(0, 1), initial=0)\n'
-                 'add_action("tick", lambda k: make(k, "tick", (), [()], '
-                 'lambda s, a: s.ticks == 0, lambda k, w: w.put("ticks", 1), '
-                 'frozenset({"ticks"}), "d"))\n')
-    plugins.load(f)
-    cfg = load_preset("mainline-6.13")
-    m = build(cfg, plugins.used_by(cfg.axes))
+    cfg, m = _plugin_model(
+        tmp_path, HEADER + 'add_field("ticks", "scalar", domain=(0, 1), initial=0)\n'
+        'add_action("tick", lambda k: make(k, "tick", (), [()], '
+        'lambda s, a: s.ticks == 0, lambda k, w: w.put("ticks", 1), '
+        'frozenset({"ticks"}), "d"))\n')
     with pytest.raises(NoEncoding, match="action tick comes from plug-in .*series.py "
                        "without a symbolic form and has no Z3 encoding"):
         SymModel(m)
@@ -379,14 +383,11 @@ def test_plugin_fields_get_z3_variables_from_their_declarations(isolated, tmp_pa
     from gmemcheck.symbolic.extra import codecs
     from gmemcheck.symbolic.model import SymModel
 
-    f = tmp_path / "series.py"
-    f.write_text(HEADER + 'add_field("flag", "page", domain=(False, True), initial=False)\n'
-                 'add_field("count", "region", domain=(-1, 0, 1, 2), initial=-1)\n'
-                 'add_thread("t", "d", pcs=("idle", "busy"))\n'
-                 'add_lock("l", "d")\n')
-    plugins.load(f)
-    cfg = load_preset("mainline-6.13")
-    m = build(cfg, plugins.used_by(cfg.axes))
+    cfg, m = _plugin_model(
+        tmp_path, HEADER + 'add_field("flag", "page", domain=(False, True), initial=False)\n'
+        'add_field("count", "region", domain=(-1, 0, 1, 2), initial=-1)\n'
+        'add_thread("t", "d", pcs=("idle", "busy"))\n'
+        'add_lock("l", "d")\n')
     got = {c.name: (c.scope, c.sort, c.index, c.values) for c in codecs(m, m.k)}
     assert got == {"flag": ("page", "bool", False, (False, True)),
                    "count": ("region", "int", False, (-1, 0, 1, 2)),
@@ -562,11 +563,8 @@ def test_a_bool_choice_is_a_z3_argument_bound_by_the_check(isolated, tmp_path, w
     from gmemcheck.symbolic import twins
     from gmemcheck.symbolic.model import SymModel
 
-    f = tmp_path / "series.py"
-    f.write_text(TICK.replace("z3.Not(w.choose", "(w.choose") if wrong else TICK)
-    plugins.load(f)
-    cfg = load_preset("mainline-6.13")
-    m = build(cfg, plugins.used_by(cfg.axes))
+    cfg, m = _plugin_model(
+        tmp_path, TICK.replace("z3.Not(w.choose", "(w.choose") if wrong else TICK)
     assert m.symbolic_gaps == []
     twins._CHECKED.discard(twins._key(m))
     if wrong:
@@ -679,11 +677,7 @@ def test_guards_extended_by_a_plugin_are_not_memoized(isolated, tmp_path, monkey
     exactly the states of the search with every memo off."""
     from gmemcheck.model import kernel
 
-    f = tmp_path / "swallow.py"
-    f.write_text(SWALLOW_GUARD)
-    plugins.load(f)
-    cfg = load_preset("mainline-6.13")
-    m = build(cfg, plugins.used_by(cfg.axes))
+    cfg, m = _plugin_model(tmp_path, SWALLOW_GUARD, name="swallow.py")
     assert m.k.memo.on and not m._guard_memo and m.symbolic_gaps == []
     got = _reachable(m)
     monkeypatch.setattr(kernel, "MEMO", False)
