@@ -186,7 +186,7 @@ def main() -> None:
                 runs[t].append(run_child(tree, p, [], opts if t == "new" else {},
                                          extra_env=ENVS.get(t)))
         med = {}
-        for t, tree in trees:
+        for t, _ in trees:
             wall = statistics.median(r["wall"] for r in runs[t])
             cpu = statistics.median(r["cpu"] for r in runs[t])
             n = runs[t][0]["states"]

@@ -124,7 +124,7 @@ __all__ = [
     "add_field", "add_lock", "add_property", "add_step", "add_thread", "add_value",
     "extend_action", "sym_region", "sym_set", "twinnable_steps", "SYM_NOTHING", "sym_eq",
     "sym_in", "sym_lock_free", "sym_invalidate_lock_exclusive", "sym_put_extra_ref",
-    "sym_between", "z3",
+    "sym_between", "z3",  # noqa: F822 (z3 comes from the module's __getattr__, lazily)
     "adjust_direct_map", "attrs_mixed", "axis_values", "bools", "buddy_pieces",
     "can_fail_huge", "content_is_stale", "fault", "field_names", "folio_heads",
     "folio_span", "frames_free", "free_frames", "held_at", "held_span", "host_write",

@@ -269,13 +269,11 @@ class ReadTables:
         unless the model's memo is full (its cap)."""
         if memo.entries >= memo.cap:
             return
-        for get, rf, table in self.sets:
-            if rf == read:
-                break
-        else:
-            get = _getter(read)
-            table = {}
-            self.sets.append((get, read, table))
+        entry = next((e for e in self.sets if e[1] == read), None)
+        if entry is None:
+            entry = (_getter(read), read, {})
+            self.sets.append(entry)
+        get, _, table = entry
         table[get(s)] = answer
         memo.entries += 1
 

@@ -230,7 +230,7 @@ def _bindings(sym: SymState, s: GmemState) -> list[tuple[Any, Any]]:
     for c in sym.space.extra:
         v = getattr(s, c.name)
         if c.scope in ("page", "region"):
-            items = list(zip(sym.f[c.name].items, v))
+            items = list(zip(sym.f[c.name].items, v, strict=True))
         else:
             items = [(sym.f[c.name], v)]
         for x, e in items:
